@@ -48,7 +48,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	stream := &stream{w: w, rc: http.NewResponseController(w)}
+	stream := &stream{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
 	stream.buf = append(stream.buf, retryFrame...)
 	for _, f := range frames {
 		stream.buf = append(stream.buf, f...)
@@ -112,9 +112,10 @@ func (s *Server) streamAllowed(id identity) (problem string, status int) {
 
 // stream is one response being written as SSE.
 type stream struct {
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	buf []byte
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	buf     []byte
 }
 
 // flush writes what is buffered, with a deadline so a dead peer cannot hold the
@@ -133,7 +134,7 @@ func (st *stream) flush() error {
 
 	// Not every ResponseWriter supports deadlines (recorders in tests); then the
 	// heartbeat alone finds dead peers, when the kernel gives up on them.
-	err := st.rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout))
+	err := st.rc.SetWriteDeadline(time.Now().Add(st.timeout))
 	if err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}

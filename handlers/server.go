@@ -101,8 +101,13 @@ type Config struct {
 	// HSTS adds Strict-Transport-Security: set when served over TLS.
 	HSTS bool
 
-	// LeaveGrace overrides hub.DefaultLeaveGrace when set (tests use a short one).
+	// LeaveGrace overrides hub.DefaultLeaveGrace when set.
 	LeaveGrace time.Duration
+
+	// Heartbeat and WriteTimeout override HeartbeatInterval and StreamWriteTimeout
+	// when set; tests use short ones.
+	Heartbeat    time.Duration
+	WriteTimeout time.Duration
 }
 
 // Server serves the chat. Create it with New and stop it with Close.
@@ -140,6 +145,12 @@ func New(ctx context.Context, cfg Config, st MessageStore, mod Moderator,
 		heartbeatDone: make(chan struct{}),
 	}
 	s.cookies = newCookieStore(cfg)
+	if s.cfg.Heartbeat <= 0 {
+		s.cfg.Heartbeat = HeartbeatInterval
+	}
+	if s.cfg.WriteTimeout <= 0 {
+		s.cfg.WriteTimeout = StreamWriteTimeout
+	}
 
 	room, err := newRoom(ctx, st, log)
 	if err != nil {
@@ -178,7 +189,7 @@ func (s *Server) Close() {
 // cheaper than one per stream, and a write to a dead peer then fails its deadline.
 func (s *Server) heartbeat() {
 	defer close(s.heartbeatDone)
-	ticker := time.NewTicker(HeartbeatInterval)
+	ticker := time.NewTicker(s.cfg.Heartbeat)
 	defer ticker.Stop()
 
 	for {
