@@ -380,8 +380,10 @@ func TestStreamLimitPerSession(t *testing.T) {
 	for range MaxStreamsPerSession {
 		alice.tab().openStream("")
 	}
-	waitUntil(t, func() bool { return ts.chat.hub.Streams(ts.sessionOf(t, alice)) ==
-		MaxStreamsPerSession }, "all streams open")
+	waitUntil(t, func() bool {
+		return ts.chat.hub.Streams(ts.sessionOf(t, alice)) ==
+			MaxStreamsPerSession
+	}, "all streams open")
 
 	if got := alice.get("/events"); got.StatusCode != http.StatusTooManyRequests ||
 		!strings.Contains(got.Body, "Too many open tabs") {
