@@ -27,6 +27,13 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, problem, status)
 		return
 	}
+	addr := s.clientAddr(r)
+	if !s.streams.acquire(addr, s.cfg.StreamsPerAddr) {
+		s.log.Warn("stream refused", "client_addr", addr, "reason", "streams per address")
+		http.Error(w, "Too many open streams from your address.", http.StatusTooManyRequests)
+		return
+	}
+	defer s.streams.release(addr)
 
 	sub, err := s.hub.Subscribe(hub.Member{SessionID: id.SessionID, Nickname: id.Nickname})
 	if err != nil {
@@ -56,6 +63,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if err := stream.flush(); err != nil {
 		return
 	}
+	s.metrics.replayed.Observe(float64(replayed))
 	s.log.Debug("stream open",
 		slog.String("session_id", shortID(id.SessionID)),
 		slog.Int("replayed", replayed))
@@ -103,7 +111,7 @@ func (s *Server) streamAllowed(id identity) (problem string, status int) {
 	if s.hub.Streams(id.SessionID) >= MaxStreamsPerSession {
 		return "Too many open tabs for this session.", http.StatusTooManyRequests
 	}
-	if s.hub.Subscribers() >= MaxStreams {
+	if s.hub.Subscribers() >= s.cfg.MaxStreams {
 		return "The server has too many open streams; try again later.",
 			http.StatusServiceUnavailable
 	}

@@ -3,7 +3,10 @@ package handlers
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/a-h/templ"
 
@@ -53,6 +56,18 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	raw := r.PostForm.Get("nickname")
 
+	addr := s.clientAddr(r)
+	if ok, wait := s.logins.allow(addr, time.Now()); !ok {
+		seconds := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(seconds))
+		s.log.Warn("login limit", "client_addr", addr)
+		form := views.LoginForm{Nickname: truncate(raw, 2*MaxNicknameChars), Error: fmt.Sprintf(
+			"Too many logins from your address. Please try again in %d s.", seconds)}
+		s.renderEither(w, r, http.StatusTooManyRequests,
+			views.LoginFormView(form), views.LoginPage(form))
+		return
+	}
+
 	nickname, problem := ValidateNickname(raw)
 	sessionID := newSessionID()
 	if problem == "" {
@@ -77,6 +92,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.log.Info("login", "session_id", shortID(sessionID))
+	s.metrics.logins.Inc()
 	redirectHome(w, r)
 }
 

@@ -66,6 +66,7 @@ func (s *Server) post(ctx context.Context, id *identity, text string, w http.Res
 		seconds := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(seconds))
 		s.log.Warn("flood limit", "session_id", shortID(id.SessionID))
+		s.metrics.flooded.Inc()
 		return outcome{status: http.StatusTooManyRequests, formError: fmt.Sprintf(
 			"You're sending messages too fast. You can post again in %d s.", seconds)}
 	}
@@ -81,6 +82,7 @@ func (s *Server) post(ctx context.Context, id *identity, text string, w http.Res
 func (s *Server) say(ctx context.Context, id identity, kind store.Kind, text string) outcome {
 	if s.mod.Flagged(text) {
 		s.log.Info("message flagged", "session_id", shortID(id.SessionID))
+		s.metrics.flagged.Inc()
 		return outcome{status: http.StatusOK, notice: swearNotice}
 	}
 
@@ -150,6 +152,7 @@ func (s *Server) direct(ctx context.Context, from identity, args string) outcome
 	if to.SessionID != from.SessionID {
 		s.hub.SendTo(from.SessionID, hub.Frame{Bytes: frame})
 	}
+	s.metrics.notices.Inc()
 	return outcome{status: http.StatusOK}
 }
 

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/chatroom/chat/hub"
 	"github.com/chatroom/chat/store"
 	"github.com/chatroom/chat/views"
@@ -26,9 +28,10 @@ const (
 // room publishes the room's messages: store, render once, encode once, fan out. One
 // lock orders store appends with broadcasts, so ids reach every stream in order.
 type room struct {
-	store MessageStore
-	hub   *hub.Hub
-	log   *slog.Logger
+	store     MessageStore
+	hub       *hub.Hub
+	log       *slog.Logger
+	published prometheus.Counter
 
 	mu     sync.RWMutex
 	last   views.Message // the newest message, to group the next one under it
@@ -77,6 +80,7 @@ func (r *room) publish(ctx context.Context, m store.Message) (store.Message, err
 	f := hub.Frame{ID: stored.ID, Bytes: frame}
 	r.remember(f)
 	r.hub.Broadcast(f)
+	r.published.Inc()
 	return stored, nil
 }
 
@@ -315,5 +319,6 @@ func (s *Server) sendNotice(ctx context.Context, sessionID, text string) error {
 		return fmt.Errorf("notice to %s: %w", shortID(sessionID), err)
 	}
 	s.hub.SendTo(sessionID, hub.Frame{Bytes: frame})
+	s.metrics.notices.Inc()
 	return nil
 }

@@ -30,6 +30,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /mentions.css", serveMentionStyle)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", serveStatic()))
 	mux.HandleFunc("GET /healthz", serveHealth)
+	if s.cfg.Metrics {
+		mux.Handle("GET /metrics", s.metrics.handler())
+	}
 
 	// Forged cross-site posts are refused with 403 before they reach a handler; the
 	// SameSite=Lax cookie is a second line for browsers without Sec-Fetch-Site.
@@ -172,4 +175,24 @@ func cssString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// clientAddr returns the address a request comes from: the connection's peer, or,
+// behind a trusted proxy, the last address in X-Forwarded-For, which is the one the
+// proxy itself appended (earlier entries are whatever the client claimed).
+func (s *Server) clientAddr(r *http.Request) string {
+	if s.cfg.TrustForwardedFor {
+		forwarded := r.Header.Values("X-Forwarded-For")
+		if len(forwarded) > 0 {
+			hops := strings.Split(forwarded[len(forwarded)-1], ",")
+			if addr := strings.TrimSpace(hops[len(hops)-1]); addr != "" {
+				return addr
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

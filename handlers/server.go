@@ -46,6 +46,15 @@ const (
 	// MaxStreams is how many streams the server holds open in all.
 	MaxStreams = 15_000
 
+	// DefaultStreamsPerAddr is how many streams one client address may hold open, the
+	// default of Config.StreamsPerAddr. Offices and homes share an address, so it is
+	// generous; it stops one machine from taking every stream.
+	DefaultStreamsPerAddr = 200
+
+	// DefaultLoginsPerMinute is how many logins one client address may make in a
+	// minute, all at once or spread out; the default of Config.LoginsPerMinute.
+	DefaultLoginsPerMinute = 20
+
 	// PostBurst and PostInterval make the flood limit: a session may post PostBurst
 	// messages at once, then one more per PostInterval (5 in 10 s when sustained).
 	PostBurst    = 5
@@ -104,6 +113,21 @@ type Config struct {
 	// LeaveGrace overrides hub.DefaultLeaveGrace when set.
 	LeaveGrace time.Duration
 
+	// TrustForwardedFor takes the client address from the X-Forwarded-For header that
+	// the proxy in front appends. Only set it behind a proxy: anyone can send one.
+	TrustForwardedFor bool
+
+	// StreamsPerAddr and LoginsPerMinute limit each client address; zero means no
+	// limit. The command sets DefaultStreamsPerAddr and DefaultLoginsPerMinute.
+	StreamsPerAddr  int
+	LoginsPerMinute int
+
+	// MaxStreams overrides the MaxStreams limit when set.
+	MaxStreams int
+
+	// Metrics serves Prometheus metrics at /metrics.
+	Metrics bool
+
 	// Heartbeat and WriteTimeout override HeartbeatInterval and StreamWriteTimeout
 	// when set; tests use short ones.
 	Heartbeat    time.Duration
@@ -119,8 +143,11 @@ type Server struct {
 	hub     *hub.Hub
 	room    *room
 	cookies *sessions.CookieStore
-	flood   *floodControl
+	flood   *keyedLimiter
+	logins  *keyedLimiter
 	revoked *revocations
+	streams *addressCounter
+	metrics *metrics
 
 	stopHeartbeat chan struct{}
 	heartbeatDone chan struct{}
@@ -139,7 +166,9 @@ func New(ctx context.Context, cfg Config, st MessageStore, mod Moderator,
 		log:           log,
 		store:         st,
 		mod:           mod,
-		flood:         newFloodControl(PostBurst, PostInterval),
+		flood:         newKeyedLimiter(PostBurst, PostInterval),
+		logins:        newLoginLimiter(cfg.LoginsPerMinute),
+		streams:       newAddressCounter(),
 		revoked:       newRevocations(SessionMaxAge),
 		stopHeartbeat: make(chan struct{}),
 		heartbeatDone: make(chan struct{}),
@@ -147,6 +176,9 @@ func New(ctx context.Context, cfg Config, st MessageStore, mod Moderator,
 	s.cookies = newCookieStore(cfg)
 	if s.cfg.Heartbeat <= 0 {
 		s.cfg.Heartbeat = HeartbeatInterval
+	}
+	if s.cfg.MaxStreams <= 0 {
+		s.cfg.MaxStreams = MaxStreams
 	}
 	if s.cfg.WriteTimeout <= 0 {
 		s.cfg.WriteTimeout = StreamWriteTimeout
@@ -165,6 +197,8 @@ func New(ctx context.Context, cfg Config, st MessageStore, mod Moderator,
 		OnPresence: s.renderPresence,
 	})
 	room.hub = s.hub
+	s.metrics = newMetrics(s)
+	room.published = s.metrics.messages
 
 	go s.heartbeat()
 	return s, nil
@@ -182,6 +216,7 @@ func (s *Server) Close() {
 		<-s.heartbeatDone
 		s.hub.Close()
 		s.flood.close()
+		s.logins.close()
 	})
 }
 

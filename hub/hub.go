@@ -10,6 +10,7 @@ package hub
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/text/cases"
@@ -92,6 +93,7 @@ type Hub struct {
 	callbackReady chan struct{}
 	dirty         chan struct{}
 	stop          chan struct{}
+	dropped       atomic.Int64
 	wg            sync.WaitGroup
 }
 
@@ -211,7 +213,7 @@ func (h *Hub) Lookup(nickname string) (Member, bool) {
 // ends. A session that never claimed its nickname (after a restart, say) is claimed
 // here, even if the name is taken: the cookie proves it was granted.
 func (h *Hub) Subscribe(m Member) (*Subscription, error) {
-	sub := newSubscription(m.SessionID, h.opts.QueueSize)
+	sub := newSubscription(m.SessionID, h.opts.QueueSize, &h.dropped)
 
 	h.mu.Lock()
 	if h.closed {
@@ -314,6 +316,12 @@ func (h *Hub) Subscribers() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return len(h.subs)
+}
+
+// Dropped returns how many subscriptions were closed because their reader fell
+// behind, since the hub started.
+func (h *Hub) Dropped() int64 {
+	return h.dropped.Load()
 }
 
 // Streams returns the number of open streams of one session.

@@ -3,6 +3,7 @@ package hub
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Reason says why a subscription was closed.
@@ -45,11 +46,14 @@ type Subscription struct {
 
 	wake chan struct{} // capacity 1: "there is something to take"
 	done chan struct{} // closed once, when the subscription ends
+
+	dropped *atomic.Int64 // the hub's count of slow subscribers dropped
 }
 
-func newSubscription(sessionID string, limit int) *Subscription {
+func newSubscription(sessionID string, limit int, dropped *atomic.Int64) *Subscription {
 	return &Subscription{
 		sessionID: sessionID,
+		dropped:   dropped,
 		limit:     limit,
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
@@ -98,6 +102,7 @@ func (s *Subscription) push(f Frame) bool {
 	}
 	if len(s.queue) >= s.limit {
 		s.closeLocked(ReasonSlow)
+		s.dropped.Add(1)
 		s.mu.Unlock()
 		return false
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chatroom/chat/handlers"
 )
 
 // config is everything the command can be told, from flags or, for each flag not
@@ -28,6 +30,9 @@ type config struct {
 	LogLevel       slog.Level
 	Metrics        bool
 	LeaveGrace     time.Duration
+
+	StreamsPerAddr  int
+	LoginsPerMinute int
 }
 
 // setting is one configuration value: its flag, its environment variable, its help.
@@ -54,6 +59,11 @@ var settings = []setting{
 	{"metrics", "CHAT_METRICS", "false", "serve Prometheus metrics at /metrics"},
 	{"leave-grace", "CHAT_LEAVE_GRACE", "10s",
 		"how long a session stays online after its last stream ends"},
+	{"streams-per-addr", "CHAT_STREAMS_PER_ADDR", strconv.Itoa(handlers.DefaultStreamsPerAddr),
+		"streams one client address may hold open; 0: no limit"},
+	{"logins-per-minute", "CHAT_LOGINS_PER_MINUTE",
+		strconv.Itoa(handlers.DefaultLoginsPerMinute),
+		"logins one client address may make per minute; 0: no limit"},
 }
 
 // parseConfig reads args, falling back to getenv for each flag not given, and checks
@@ -105,6 +115,10 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	check("keep", err)
 	cfg.LeaveGrace, err = time.ParseDuration(get("leave-grace"))
 	check("leave-grace", err)
+	cfg.StreamsPerAddr, err = nonNegative(get("streams-per-addr"))
+	check("streams-per-addr", err)
+	cfg.LoginsPerMinute, err = nonNegative(get("logins-per-minute"))
+	check("logins-per-minute", err)
 	check("log-level", cfg.LogLevel.UnmarshalText([]byte(get("log-level"))))
 	cfg.CookieKeys, err = parseCookieKeys(get("cookie-keys"))
 	check("cookie-keys", err)
@@ -151,6 +165,17 @@ func parseCookieKeys(s string) ([][]byte, error) {
 		keys = append(keys, hash, block)
 	}
 	return keys, nil
+}
+
+func nonNegative(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, errors.New("must not be negative")
+	}
+	return n, nil
 }
 
 func envOf(flagName string) string {

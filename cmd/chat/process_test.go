@@ -254,3 +254,18 @@ func TestCookieKeysAreKeptAcrossRestarts(t *testing.T) {
 		t.Errorf("after a restart the session is gone:\n%.300s", body)
 	}
 }
+
+func TestHeadersOverTheLimitAre431(t *testing.T) {
+	p := startChat(t, "-addr", "127.0.0.1:0", "-data", t.TempDir())
+	req, _ := http.NewRequest("GET", p.url+"/", nil)
+	req.Header.Set("X-Padding", strings.Repeat("x", 2*maxHeaderBytes))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET / error = %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("status with %d bytes of headers = %d, want 431", 2*maxHeaderBytes,
+			resp.StatusCode)
+	}
+}

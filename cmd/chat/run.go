@@ -10,10 +10,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/chatroom/chat/handlers"
-	"github.com/chatroom/chat/moderation"
 	"github.com/chatroom/chat/store"
 )
 
@@ -27,7 +28,7 @@ const (
 )
 
 // run serves until ctx is cancelled, then shuts down: streams first, so browsers
-// reconnect to the next process, then the server, within shutdownTimeout.
+// reconnect to the next process, then the servers, within shutdownTimeout.
 func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	log := newLogger(cfg, stdout)
 
@@ -37,9 +38,15 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	defer st.Close()
 
-	filter, err := loadFilter(cfg.Words)
+	filter, err := newLiveFilter(cfg.Words)
 	if err != nil {
 		return err
+	}
+	var cert *liveCertificate
+	if cfg.TLSCert != "" {
+		if cert, err = newLiveCertificate(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return err
+		}
 	}
 
 	keys := cfg.CookieKeys
@@ -50,67 +57,92 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 
 	chat, err := handlers.New(ctx, handlers.Config{
-		CookieKeys: keys,
-		Secure:     cfg.TLSCert != "" || cfg.BehindTLSProxy,
-		HSTS:       cfg.TLSCert != "",
-		LeaveGrace: cfg.LeaveGrace,
+		CookieKeys:        keys,
+		Secure:            cert != nil || cfg.BehindTLSProxy,
+		HSTS:              cert != nil,
+		TrustForwardedFor: cfg.BehindTLSProxy,
+		StreamsPerAddr:    cfg.StreamsPerAddr,
+		LoginsPerMinute:   cfg.LoginsPerMinute,
+		Metrics:           cfg.Metrics,
+		LeaveGrace:        cfg.LeaveGrace,
 	}, st, filter, log)
 	if err != nil {
 		return err
 	}
+	defer chat.Close()
 
 	// Listen before serving, so a busy port fails at once with its address.
 	listener, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		chat.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-
-	srv := &http.Server{
-		Handler:           chat.Handler(),
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	servers := []*http.Server{newServer(chat.Handler(), log)}
+	listeners := []net.Listener{listener}
+	if cert != nil {
+		servers[0].TLSConfig = &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: cert.get,
+		}
+	}
+	if cfg.RedirectAddr != "" {
+		redirectListener, err := net.Listen("tcp", cfg.RedirectAddr)
+		if err != nil {
+			listener.Close()
+			return fmt.Errorf("listen on %s: %w", cfg.RedirectAddr, err)
+		}
+		servers = append(servers, newServer(redirectToHTTPS(listener.Addr()), log))
+		listeners = append(listeners, redirectListener)
 	}
 
-	served := make(chan error, 1)
-	go func() { served <- serve(srv, listener, cfg) }()
-
-	scheme := "http"
-	if cfg.TLSCert != "" {
-		scheme = "https"
+	served := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { served <- serve(srv, listeners[i]) }()
 	}
-	log.Info("listening",
-		slog.String("addr", listener.Addr().String()),
-		slog.String("url", scheme+"://"+listener.Addr().String()+"/"),
-		slog.String("data", cfg.Data),
-		slog.Int("pid", os.Getpid()))
+	logListening(log, cfg, listeners)
 
-	select {
-	case err := <-served:
-		chat.Close()
-		return err
-	case <-ctx.Done():
+	reloads := make(chan os.Signal, 1)
+	signal.Notify(reloads, syscall.SIGHUP)
+	defer signal.Stop(reloads)
+
+	for running := true; running; {
+		select {
+		case err := <-served:
+			return err
+		case <-reloads:
+			reload(log, filter, cert)
+		case <-ctx.Done():
+			running = false
+		}
 	}
 
 	log.Info("shutting down")
 	chat.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shut down: %w", err)
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			return fmt.Errorf("shut down: %w", err)
+		}
 	}
 	log.Info("stopped")
 	return nil
 }
 
-// serve serves plain HTTP, or HTTPS with HTTP/2 when a certificate is configured.
-func serve(srv *http.Server, listener net.Listener, cfg config) error {
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// serve serves plain HTTP, or HTTPS with HTTP/2 when the server has a TLS config.
+func serve(srv *http.Server, listener net.Listener) error {
 	var err error
-	if cfg.TLSCert != "" {
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		err = srv.ServeTLS(listener, cfg.TLSCert, cfg.TLSKey)
+	if srv.TLSConfig != nil {
+		err = srv.ServeTLS(listener, "", "")
 	} else {
 		err = srv.Serve(listener)
 	}
@@ -120,11 +152,54 @@ func serve(srv *http.Server, listener net.Listener, cfg config) error {
 	return fmt.Errorf("serve on %s: %w", listener.Addr(), err)
 }
 
-func loadFilter(path string) (*moderation.Filter, error) {
-	if path == "" {
-		return moderation.Default(), nil
+// redirectToHTTPS answers every plain-HTTP request with a permanent redirect to the
+// same path on the HTTPS listener.
+func redirectToHTTPS(httpsAddr net.Addr) http.Handler {
+	_, port, _ := net.SplitHostPort(httpsAddr.String())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		if port != "443" {
+			host = net.JoinHostPort(host, port)
+		}
+		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	})
+}
+
+// reload applies SIGHUP: the word list and the TLS certificate are read again. Open
+// streams are not touched; on an error the old ones stay in use.
+func reload(log *slog.Logger, filter *liveFilter, cert *liveCertificate) {
+	if err := filter.reload(); err != nil {
+		log.Error("reload word list", "err", err)
+	} else {
+		log.Info("reloaded word list", "path", filter.path)
 	}
-	return moderation.Load(path)
+	if cert == nil {
+		return
+	}
+	if err := cert.reload(); err != nil {
+		log.Error("reload TLS certificate", "err", err)
+	} else {
+		log.Info("reloaded TLS certificate", "path", cert.certFile)
+	}
+}
+
+func logListening(log *slog.Logger, cfg config, listeners []net.Listener) {
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	addr := listeners[0].Addr().String()
+	log.Info("listening",
+		slog.String("addr", addr),
+		slog.String("url", scheme+"://"+addr+"/"),
+		slog.String("data", cfg.Data),
+		slog.Int("pid", os.Getpid()))
+	if len(listeners) > 1 {
+		log.Info("redirecting to https", slog.String("addr", listeners[1].Addr().String()))
+	}
 }
 
 func newLogger(cfg config, stdout io.Writer) *slog.Logger {
