@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -12,9 +13,22 @@ import (
 
 var retryFrame = sse.Retry(int(ReconnectDelay / time.Millisecond))
 
+// hijackedHeader is the response head of a stream on a connection taken over from
+// net/http. The body ends when the connection closes, which EventSource expects.
+var hijackedHeader = []byte("HTTP/1.1 200 OK\r\n" +
+	"Content-Type: text/event-stream\r\n" +
+	"Cache-Control: no-cache\r\n" +
+	"X-Accel-Buffering: no\r\n" +
+	"X-Content-Type-Options: nosniff\r\n" +
+	"Connection: close\r\n\r\n")
+
 // serveEvents is the session's stream. It first catches the browser up (the recent
 // history, or exactly what it missed after Last-Event-ID), then writes live frames as
-// the hub queues them, several at a time when they pile up.
+// the hub queues them, several in one write when they pile up.
+//
+// Over HTTP/1.1 the connection is taken over once the request is checked: the stream
+// then costs two small goroutines and no net/http buffers, which matters with ten
+// thousand idle streams. Over HTTP/2 the stream stays a normal response.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	id, ok, _ := s.identify(r)
 	if !ok {
@@ -33,20 +47,38 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Too many open streams from your address.", http.StatusTooManyRequests)
 		return
 	}
-	defer s.streams.release(addr)
 
 	sub, err := s.hub.Subscribe(hub.Member{SessionID: id.SessionID, Nickname: id.Nickname})
 	if err != nil {
+		s.streams.release(addr)
 		http.Error(w, "The server is shutting down; reconnect in a moment.",
 			http.StatusServiceUnavailable)
 		return
 	}
-	defer s.hub.Unsubscribe(sub)
+	finish := func(reason string) {
+		s.hub.Unsubscribe(sub)
+		s.streams.release(addr)
+		s.log.Debug("stream closed",
+			slog.String("session_id", shortID(id.SessionID)),
+			slog.String("reason", reason))
+	}
 
 	frames, cursor, replayed, err := s.room.catchUp(r.Context(), r.Header.Get("Last-Event-ID"))
 	if err != nil {
+		finish("catch-up failed")
 		s.serverError(w, r, "catch up stream", err)
 		return
+	}
+	s.metrics.replayed.Observe(float64(replayed))
+	s.log.Debug("stream open",
+		slog.String("session_id", shortID(id.SessionID)),
+		slog.Int("replayed", replayed))
+
+	if r.ProtoMajor == 1 {
+		if conn, err := takeOver(w); err == nil {
+			s.streamOnConn(conn, sub, frames, cursor, finish)
+			return
+		}
 	}
 
 	h := w.Header()
@@ -55,33 +87,66 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	stream := &stream{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
-	stream.buf = append(stream.buf, retryFrame...)
-	for _, f := range frames {
-		stream.buf = append(stream.buf, f...)
-	}
-	if err := stream.flush(); err != nil {
+	out := &responseWriter{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
+	if err := out.write(append([][]byte{retryFrame}, frames...)); err != nil {
+		finish("write failed")
 		return
 	}
-	s.metrics.replayed.Observe(float64(replayed))
-	s.log.Debug("stream open",
-		slog.String("session_id", shortID(id.SessionID)),
-		slog.Int("replayed", replayed))
-
-	reason := s.pump(r, sub, stream, cursor)
-	s.log.Debug("stream closed",
-		slog.String("session_id", shortID(id.SessionID)),
-		slog.String("reason", reason))
+	finish(s.pump(r.Context().Done(), sub, out, cursor))
 }
 
-// pump writes queued frames until the request ends or the hub closes the
-// subscription. Frames with ids at or below cursor were sent during catch-up.
-func (s *Server) pump(r *http.Request, sub *hub.Subscription, stream *stream,
+// takeOver hijacks the connection of an HTTP/1.1 request.
+func takeOver(w http.ResponseWriter) (net.Conn, error) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	return conn, err
+}
+
+// streamOnConn writes the stream on a hijacked connection from its own goroutine and
+// returns at once, so net/http's goroutine for the request and its buffers are gone.
+// A second goroutine reads the connection only to notice the moment the browser
+// closes it.
+func (s *Server) streamOnConn(conn net.Conn, sub *hub.Subscription, frames [][]byte,
+	cursor int64, finish func(string)) {
+	out := &connWriter{conn: conn, timeout: s.cfg.WriteTimeout}
+	head := append([][]byte{hijackedHeader, retryFrame}, frames...)
+	if err := out.write(head); err != nil {
+		conn.Close()
+		finish("write failed")
+		return
+	}
+
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		var discard [1]byte
+		for {
+			if _, err := conn.Read(discard[:]); err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		reason := s.pump(gone, sub, out, cursor)
+		conn.Close()
+		finish(reason)
+	}()
+}
+
+// frameWriter writes a batch of frames to a stream and pushes them to the network.
+type frameWriter interface {
+	write(frames [][]byte) error
+}
+
+// pump writes queued frames until gone is closed or the hub closes the subscription.
+// Frames with ids at or below cursor were sent during catch-up.
+func (s *Server) pump(gone <-chan struct{}, sub *hub.Subscription, out frameWriter,
 	cursor int64) string {
 	var frames []hub.Frame
-	var presence []byte
+	var batch [][]byte
 	for {
+		var presence []byte
 		frames, presence = sub.Take(frames)
+		batch = batch[:0]
 		for _, f := range frames {
 			if f.ID != 0 {
 				if f.ID <= cursor {
@@ -89,15 +154,19 @@ func (s *Server) pump(r *http.Request, sub *hub.Subscription, stream *stream,
 				}
 				cursor = f.ID
 			}
-			stream.buf = append(stream.buf, f.Bytes...)
+			batch = append(batch, f.Bytes)
 		}
-		stream.buf = append(stream.buf, presence...)
-		if err := stream.flush(); err != nil {
+		if presence != nil {
+			batch = append(batch, presence)
+		}
+		if err := out.write(batch); err != nil {
 			return "write failed"
 		}
+		clear(frames)
+		clear(batch)
 
 		select {
-		case <-r.Context().Done():
+		case <-gone:
 			return "client gone"
 		case <-sub.Done():
 			return sub.Reason().String()
@@ -118,36 +187,48 @@ func (s *Server) streamAllowed(id identity) (problem string, status int) {
 	return "", 0
 }
 
-// stream is one response being written as SSE.
-type stream struct {
+// connWriter writes frames straight to a hijacked connection, all of a batch in one
+// writev call, with a deadline so a dead peer cannot hold the stream forever.
+type connWriter struct {
+	conn    net.Conn
+	timeout time.Duration
+}
+
+func (c *connWriter) write(frames [][]byte) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	if err := c.conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return err
+	}
+	buffers := net.Buffers(frames)
+	_, err := buffers.WriteTo(c.conn)
+	return err
+}
+
+// responseWriter writes frames to a normal response (HTTP/2), which buffers them, and
+// flushes once per batch.
+type responseWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
-	buf     []byte
 }
 
-// flush writes what is buffered, with a deadline so a dead peer cannot hold the
-// handler forever, and flushes it to the network.
-func (st *stream) flush() error {
-	if len(st.buf) == 0 {
+func (rw *responseWriter) write(frames [][]byte) error {
+	if len(frames) == 0 {
 		return nil
 	}
-	defer func() {
-		// A catch-up can be large; an idle stream should not keep that memory.
-		if cap(st.buf) > 64<<10 {
-			st.buf = nil
-		}
-		st.buf = st.buf[:0]
-	}()
 
-	// Not every ResponseWriter supports deadlines (recorders in tests); then the
-	// heartbeat alone finds dead peers, when the kernel gives up on them.
-	err := st.rc.SetWriteDeadline(time.Now().Add(st.timeout))
+	// Not every ResponseWriter supports deadlines; then the heartbeat alone finds dead
+	// peers, when the kernel gives up on them.
+	err := rw.rc.SetWriteDeadline(time.Now().Add(rw.timeout))
 	if err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
-	if _, err := st.w.Write(st.buf); err != nil {
-		return err
+	for _, f := range frames {
+		if _, err := rw.w.Write(f); err != nil {
+			return err
+		}
 	}
-	return st.rc.Flush()
+	return rw.rc.Flush()
 }

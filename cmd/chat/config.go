@@ -33,6 +33,7 @@ type config struct {
 
 	StreamsPerAddr  int
 	LoginsPerMinute int
+	DebugAddr       string
 }
 
 // setting is one configuration value: its flag, its environment variable, its help.
@@ -59,6 +60,8 @@ var settings = []setting{
 	{"metrics", "CHAT_METRICS", "false", "serve Prometheus metrics at /metrics"},
 	{"leave-grace", "CHAT_LEAVE_GRACE", "10s",
 		"how long a session stays online after its last stream ends"},
+	{"debug-addr", "CHAT_DEBUG_ADDR", "",
+		"serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060"},
 	{"streams-per-addr", "CHAT_STREAMS_PER_ADDR", strconv.Itoa(handlers.DefaultStreamsPerAddr),
 		"streams one client address may hold open; 0: no limit"},
 	{"logins-per-minute", "CHAT_LOGINS_PER_MINUTE",
@@ -94,6 +97,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		TLSKey:       get("tls-key"),
 		RedirectAddr: get("redirect-addr"),
 		Words:        get("words"),
+		DebugAddr:    get("debug-addr"),
 		LogFormat:    get("log-format"),
 	}
 

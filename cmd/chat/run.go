@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -87,11 +88,21 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if cfg.RedirectAddr != "" {
 		redirectListener, err := net.Listen("tcp", cfg.RedirectAddr)
 		if err != nil {
-			listener.Close()
+			closeAll(listeners)
 			return fmt.Errorf("listen on %s: %w", cfg.RedirectAddr, err)
 		}
 		servers = append(servers, newServer(redirectToHTTPS(listener.Addr()), log))
 		listeners = append(listeners, redirectListener)
+	}
+
+	if cfg.DebugAddr != "" {
+		debugListener, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			closeAll(listeners)
+			return fmt.Errorf("listen on %s: %w", cfg.DebugAddr, err)
+		}
+		servers = append(servers, newServer(debugHandler(), log))
+		listeners = append(listeners, debugListener)
 	}
 
 	served := make(chan error, len(servers))
@@ -126,6 +137,24 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+func closeAll(listeners []net.Listener) {
+	for _, l := range listeners {
+		l.Close()
+	}
+}
+
+// debugHandler serves Go's profiler, on its own listener so it is never exposed on
+// the chat's address by accident.
+func debugHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	return mux
 }
 
 func newServer(h http.Handler, log *slog.Logger) *http.Server {
@@ -197,8 +226,8 @@ func logListening(log *slog.Logger, cfg config, listeners []net.Listener) {
 		slog.String("url", scheme+"://"+addr+"/"),
 		slog.String("data", cfg.Data),
 		slog.Int("pid", os.Getpid()))
-	if len(listeners) > 1 {
-		log.Info("redirecting to https", slog.String("addr", listeners[1].Addr().String()))
+	for _, l := range listeners[1:] {
+		log.Info("also listening", slog.String("addr", l.Addr().String()))
 	}
 }
 

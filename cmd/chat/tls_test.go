@@ -67,7 +67,7 @@ func tlsClient() *http.Client {
 	}
 }
 
-var redirectLine = regexp.MustCompile(`msg="redirecting to https" addr=(\S+)`)
+var redirectLine = regexp.MustCompile(`msg="also listening" addr=(\S+)`)
 
 func TestTLSWithHTTP2RedirectAndReload(t *testing.T) {
 	certs := t.TempDir()
