@@ -44,7 +44,10 @@ const (
 	DefaultClaimTimeout = time.Minute
 
 	// DefaultPresenceDelay gathers a burst of joins and leaves into one presence update.
+	// It grows by itself for every presenceStreamsPerStep streams in the room.
 	DefaultPresenceDelay = 200 * time.Millisecond
+
+	presenceStreamsPerStep = 500
 )
 
 // Options configures a Hub. Callbacks run on the hub's own goroutines, one at a time,
@@ -458,12 +461,22 @@ func (h *Hub) runPresence() {
 		}
 
 		select {
-		case <-time.After(h.opts.PresenceDelay):
+		case <-time.After(h.presenceDelay()):
 		case <-h.stop:
 			return
 		}
 		h.publishPresence()
 	}
+}
+
+// presenceDelay grows with the room: a presence frame goes to every stream, so in a
+// room of thousands a burst of joins is gathered over seconds instead of resent to
+// everyone five times a second.
+func (h *Hub) presenceDelay() time.Duration {
+	h.mu.RLock()
+	streams := len(h.subs)
+	h.mu.RUnlock()
+	return h.opts.PresenceDelay * time.Duration(1+streams/presenceStreamsPerStep)
 }
 
 func (h *Hub) publishPresence() {
