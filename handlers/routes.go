@@ -30,6 +30,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /mentions.css", serveMentionStyle)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", serveStatic()))
 	mux.HandleFunc("GET /healthz", serveHealth)
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		// Browsers ask for this path whatever the page says; answer with the icon.
+		http.Redirect(w, r, static.Path("favicon.svg"), http.StatusMovedPermanently)
+	})
 	if s.cfg.Metrics {
 		mux.Handle("GET /metrics", s.metrics.handler())
 	}

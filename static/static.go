@@ -1,5 +1,5 @@
 // Package static holds the files the browser loads besides the pages: the vendored
-// htmx and its SSE extension, and the style sheet. They are embedded in the binary.
+// htmx and its SSE extension, the style sheet and the icon. They are embedded in the binary.
 package static
 
 import (
@@ -11,7 +11,7 @@ import (
 
 // Files are the embedded static files, served under /static/.
 //
-//go:embed *.js *.css
+//go:embed *.js *.css *.svg
 var Files embed.FS
 
 // versions maps a file name to a short hash of its content, for cache busting.
