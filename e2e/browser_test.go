@@ -55,14 +55,7 @@ func chromiumPath() (string, error) {
 func requireBrowser(tb testing.TB) context.Context {
 	tb.Helper()
 
-	path, err := chromiumPath()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("browser tests need Chromium under CI: %v", err)
-		}
-		tb.Skipf("skipping browser test: %v", err)
-	}
-
+	path := requireChromium(tb)
 	browserOnce.Do(func() { browserErr = startBrowser(path) })
 	if browserErr != nil {
 		tb.Fatalf("start Chromium: %v", browserErr)
@@ -70,10 +63,55 @@ func requireBrowser(tb testing.TB) context.Context {
 	return browserCtx
 }
 
+// requireChromium returns the path of Chromium, or skips the test (fails it under CI)
+// as requireBrowser does.
+func requireChromium(tb testing.TB) string {
+	tb.Helper()
+
+	path, err := chromiumPath()
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("browser tests need Chromium under CI: %v", err)
+		}
+		tb.Skipf("skipping browser test: %v", err)
+	}
+	return path
+}
+
+// startPrivateBrowser starts a Chromium for one test, with flags that the shared
+// browser must not have (such as trusting any certificate), and closes it when the
+// test ends.
+func startPrivateBrowser(tb testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
+	tb.Helper()
+
+	path := requireChromium(tb)
+	// The profile folder is made first, so that its removal runs after the browser
+	// exited: clean-ups run last in, first out.
+	profile := tb.TempDir()
+	ctx, cancel, err := launchBrowser(path, profile, extra...)
+	if err != nil {
+		tb.Fatalf("start a Chromium of the test's own: %v", err)
+	}
+	tb.Cleanup(cancel)
+	return ctx
+}
+
 func startBrowser(path string) error {
+	ctx, cancel, err := launchBrowser(path, browserProfileDir)
+	if err != nil {
+		return err
+	}
+	browserCtx, browserCancel = ctx, cancel
+	return nil
+}
+
+// launchBrowser starts a Chromium of its own with the harness's flags and any extra
+// ones, and returns its root context and the func that closes it.
+func launchBrowser(path, profileDir string, extra ...chromedp.ExecAllocatorOption) (
+	context.Context, context.CancelFunc, error) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
-		chromedp.UserDataDir(browserProfileDir),
+		chromedp.UserDataDir(profileDir),
 		// As root, Chromium refuses to start with its sandbox.
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
@@ -84,6 +122,7 @@ func startBrowser(path string) error {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-sync", true),
 	)
+	opts = append(opts, extra...)
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 
@@ -91,14 +130,12 @@ func startBrowser(path string) error {
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()
 		allocCancel()
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	browserCtx = ctx
-	browserCancel = func() {
+	return ctx, func() {
 		cancel()
 		allocCancel()
-	}
-	return nil
+	}, nil
 }
 
 // stopBrowser closes the shared browser, if it was started.
@@ -114,15 +151,22 @@ type tab struct {
 	base  string // the server's base URL
 	ctx   context.Context
 	watch *watcher
+
+	cancel context.CancelFunc // closes the tab, and the tabs opened from it
 }
 
 // openBrowserContext makes a new isolated browser context (a person of their own, with
 // no cookies), opens a tab in it and loads the home page.
 func openBrowserContext(tb testing.TB, base, name string) *tab {
 	tb.Helper()
+	return openBrowserContextIn(tb, requireBrowser(tb), base, name)
+}
 
-	parent := requireBrowser(tb)
-	return openTab(tb, parent, base, name, chromedp.WithNewBrowserContext())
+// openBrowserContextIn is openBrowserContext in the browser of root, for a test that
+// needs a browser started with flags of its own.
+func openBrowserContextIn(tb testing.TB, root context.Context, base, name string) *tab {
+	tb.Helper()
+	return openTab(tb, root, base, name, chromedp.WithNewBrowserContext())
 }
 
 // newTab opens a second tab in t's browser context: the same person, the same cookie.
@@ -135,10 +179,21 @@ func openTab(tb testing.TB, parent context.Context, base, name string,
 	opts ...chromedp.ContextOption) *tab {
 	tb.Helper()
 
+	t := openBlankTab(tb, parent, base, name, opts...)
+	t.do(tb, "load the home page", chromedp.Navigate(base+"/"))
+	return t
+}
+
+// openBlankTab opens a tab on about:blank, for a test that must set up the tab (turn
+// off scripts, emulate a device) before its first page load.
+func openBlankTab(tb testing.TB, parent context.Context, base, name string,
+	opts ...chromedp.ContextOption) *tab {
+	tb.Helper()
+
 	w := newWatcher()
 	opts = append(opts, chromedp.WithListener(w.handle))
 	ctx, cancel := chromedp.NewContext(parent, opts...)
-	t := &tab{name: name, base: base, ctx: ctx, watch: w}
+	t := &tab{name: name, base: base, ctx: ctx, watch: w, cancel: cancel}
 
 	// Clean-ups run last in, first out: the console is checked before the tab closes
 	// and before the server is killed, which would make the page log errors.
@@ -149,8 +204,12 @@ func openTab(tb testing.TB, parent context.Context, base, name string,
 	if err := chromedp.Do(ctx); err != nil {
 		tb.Fatalf("%s: open a tab: %v", name, err)
 	}
-	t.do(tb, "load the home page", chromedp.Navigate(base+"/"))
 	return t
+}
+
+// close closes the tab, as a person closing it would, and any tab opened from it.
+func (t *tab) close() {
+	t.cancel()
 }
 
 // newUser opens an isolated browser context, logs in through the form as nickname
@@ -158,8 +217,14 @@ func openTab(tb testing.TB, parent context.Context, base, name string,
 // the log.
 func newUser(tb testing.TB, base, nickname string) *tab {
 	tb.Helper()
+	return newUserIn(tb, requireBrowser(tb), base, nickname)
+}
 
-	t := openBrowserContext(tb, base, nickname)
+// newUserIn is newUser in the browser of root.
+func newUserIn(tb testing.TB, root context.Context, base, nickname string) *tab {
+	tb.Helper()
+
+	t := openBrowserContextIn(tb, root, base, nickname)
 	t.login(tb, nickname)
 	t.waitConnected(tb, 0)
 	t.waitFor(tb, 5*time.Second, "my own join line in #log", func() (bool, string) {
@@ -424,6 +489,21 @@ type watcher struct {
 	streams  []*streamRecord
 	byID     map[network.RequestID]*streamRecord
 	lastIDs  map[network.RequestID]string // Last-Event-ID headers, as sent on the wire
+
+	documents []*documentRecord // page loads and form posts, redirects included
+	docByID   map[network.RequestID]*documentRecord
+}
+
+// documentRecord is one request for a whole page, as the browser saw it: a load or a
+// plain form post. A redirect ends one record and starts the next.
+type documentRecord struct {
+	method string
+	path   string
+	status int64 // 0 while no answer came
+}
+
+func (d documentRecord) String() string {
+	return fmt.Sprintf("%s %s %d", d.method, d.path, d.status)
 }
 
 // streamRecord is one GET /events request as the browser saw it.
@@ -431,8 +511,10 @@ type streamRecord struct {
 	requestID   network.RequestID
 	lastEventID string // the Last-Event-ID header it sent, "" for none
 	status      int64
+	protocol    string // of the answer, as Chromium names it: "http/1.1", "h2"
 	open        bool
 	events      []string // names of the events it delivered, in order
+	data        []string // the data of each event, in the same order
 	failure     string   // why it ended, if it failed
 }
 
@@ -454,6 +536,7 @@ func newWatcher() *watcher {
 		expected: []string{missingFavicon},
 		byID:     make(map[network.RequestID]*streamRecord),
 		lastIDs:  make(map[network.RequestID]string),
+		docByID:  make(map[network.RequestID]*documentRecord),
 	}
 }
 
@@ -498,6 +581,7 @@ func (w *watcher) streamsSnapshot() []streamRecord {
 	for i, s := range w.streams {
 		out[i] = *s
 		out[i].events = append([]string(nil), s.events...)
+		out[i].data = append([]string(nil), s.data...)
 		out[i].lastEventID = w.lastIDs[s.requestID]
 	}
 	return out
@@ -519,6 +603,18 @@ func (w *watcher) pageLoads() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.pages
+}
+
+// documentsSnapshot returns the page loads and form posts so far, oldest first.
+func (w *watcher) documentsSnapshot() []documentRecord {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+
+	out := make([]documentRecord, len(w.documents))
+	for i, d := range w.documents {
+		out[i] = *d
+	}
+	return out
 }
 
 // requested returns the requests that the page made to path.
@@ -576,10 +672,15 @@ func (w *watcher) handle(ev any) {
 	case *network.EventResponseReceived:
 		if s := w.byID[ev.RequestID]; s != nil {
 			s.status = ev.Response.Status
+			s.protocol = ev.Response.Protocol
+		}
+		if d := w.docByID[ev.RequestID]; d != nil {
+			d.status = ev.Response.Status
 		}
 	case *network.EventEventSourceMessageReceived:
 		if s := w.byID[ev.RequestID]; s != nil {
 			s.events = append(s.events, ev.EventName)
+			s.data = append(s.data, ev.Data)
 		}
 	case *network.EventLoadingFinished:
 		if s := w.byID[ev.RequestID]; s != nil {
@@ -604,6 +705,13 @@ func (w *watcher) requestSent(ev *network.EventRequestWillBeSent) {
 	switch {
 	case ev.Type == network.ResourceTypeDocument:
 		w.pages++
+		// A redirect keeps the request id: the redirect's answer ends the last record.
+		if d := w.docByID[ev.RequestID]; d != nil && ev.RedirectResponse != nil {
+			d.status = ev.RedirectResponse.Status
+		}
+		d := &documentRecord{method: ev.Request.Method, path: path}
+		w.documents = append(w.documents, d)
+		w.docByID[ev.RequestID] = d
 	case ev.Type == network.ResourceTypeEventSource && path == "/events":
 		s := &streamRecord{requestID: ev.RequestID, open: true}
 		w.streams = append(w.streams, s)

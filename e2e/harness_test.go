@@ -8,6 +8,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log"
@@ -30,6 +32,10 @@ const (
 	serverStartTimeout = 15 * time.Second
 	serverStopTimeout  = 10 * time.Second
 	pollInterval       = 50 * time.Millisecond
+
+	// leaveGrace is the server's -leave-grace: short, so that tests of leaving are
+	// quick, and still far longer than a reload takes.
+	leaveGrace = time.Second
 )
 
 // appBinary is the chat binary built once for the whole package by TestMain.
@@ -82,6 +88,10 @@ type server struct {
 	addr string // host:port it listens on, the same after a restart
 	data string // data folder: database and cookie keys, kept across restarts
 
+	scheme string         // "http", or "https" with withTLS
+	args   []string       // flags beyond those every run gets
+	roots  *x509.CertPool // with TLS, what the health check trusts
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -91,12 +101,28 @@ type server struct {
 // listeningLine matches the log line that names the address the server listens on.
 var listeningLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
+// serverOption changes how startServer runs the chat.
+type serverOption func(*server)
+
+// withTLS serves HTTPS (with HTTP/2) from PEM files; roots holds the certificate, so
+// that the harness's own health check verifies it rather than skipping verification.
+func withTLS(certFile, keyFile string, roots *x509.CertPool) serverOption {
+	return func(s *server) {
+		s.scheme = "https"
+		s.roots = roots
+		s.args = append(s.args, "-tls-cert", certFile, "-tls-key", keyFile)
+	}
+}
+
 // startServer runs the chat on a free port of 127.0.0.1 with a fresh data folder. It
 // is killed when the test ends; its log is printed if the test failed.
-func startServer(tb testing.TB) *server {
+func startServer(tb testing.TB, opts ...serverOption) *server {
 	tb.Helper()
 
-	s := &server{tb: tb, addr: "127.0.0.1:0", data: tb.TempDir()}
+	s := &server{tb: tb, addr: "127.0.0.1:0", data: tb.TempDir(), scheme: "http"}
+	for _, opt := range opts {
+		opt(s)
+	}
 	tb.Cleanup(func() {
 		s.stop(syscall.SIGKILL)
 		s.checkLog()
@@ -110,18 +136,20 @@ func startServer(tb testing.TB) *server {
 
 // URL returns the base URL of the server, without a trailing slash.
 func (s *server) URL() string {
-	return "http://" + s.addr
+	return s.scheme + "://" + s.addr
 }
 
 // start runs the binary, learns its address from its log and waits for /healthz.
 func (s *server) start() {
 	s.tb.Helper()
 
-	cmd := exec.Command(appBinary,
+	args := []string{
 		"-addr", s.addr,
 		"-data", s.data,
-		"-leave-grace", "1s",
-		"-log-level", "debug")
+		"-leave-grace", leaveGrace.String(),
+		"-log-level", "debug",
+	}
+	cmd := exec.Command(appBinary, append(args, s.args...)...)
 	addrc := make(chan string, 1)
 	cmd.Stdout = &logWriter{s: s, addrc: addrc}
 	cmd.Stderr = &logWriter{s: s}
@@ -189,6 +217,12 @@ func (s *server) waitHealthy() {
 	s.tb.Helper()
 
 	client := &http.Client{Timeout: time.Second}
+	if s.roots != nil {
+		client.Transport = &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: s.roots},
+		}
+		defer client.CloseIdleConnections()
+	}
 	deadline := time.Now().Add(serverStartTimeout)
 	var last string
 	for time.Now().Before(deadline) {

@@ -298,3 +298,48 @@ func TestSecurityHeaders(t *testing.T) {
 		t.Errorf("policy %q allows inline or eval", contentSecurityPolicy)
 	}
 }
+
+func TestCookieKeyRotation(t *testing.T) {
+	oldKeys := randomKeys()
+	before := startTestServer(t, t.TempDir(), oldKeys)
+	alice := login(t, before, "Alice")
+	before.stop()
+
+	// The new pair signs new cookies; the old pair, listed second, is still accepted.
+	rotated := append(randomKeys(), oldKeys...)
+	after := startTestServer(t, before.dir, rotated)
+	alice.ts = after
+	if page := alice.get("/").Body; !strings.Contains(page, `<b id="me">Alice</b>`) {
+		t.Fatal("a cookie signed with the old keys is refused after rotation")
+	}
+
+	bob := login(t, after, "Bob")
+	dropped := startTestServer(t, t.TempDir(), rotated[:2])
+	bob.ts = dropped
+	if page := bob.get("/").Body; !strings.Contains(page, `<b id="me">Bob</b>`) {
+		t.Error("a cookie signed after rotation is not signed with the new keys")
+	}
+	alice.ts = dropped
+	if page := alice.get("/").Body; !strings.Contains(page, `id="login-form"`) {
+		t.Error("a cookie signed with retired keys still opens the room")
+	}
+}
+
+func TestExpiredCookieGetsLoginPage(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.SessionMaxAge = time.Second })
+	alice := login(t, ts, "Alice")
+	cookies := alice.client.Jar.Cookies(ts.urlOf(t))
+
+	time.Sleep(2100 * time.Millisecond) // securecookie counts whole seconds
+	req, _ := http.NewRequest("GET", ts.URL+"/", nil)
+	for _, c := range cookies {
+		req.AddCookie(c) // as a browser with a wrong clock would still send it
+	}
+	resp := newUser(t, ts).do(req)
+	if !strings.Contains(resp.Body, `id="login-form"`) {
+		t.Error("an expired cookie still opens the room")
+	}
+	if c := findCookie(resp, cookieName); c == nil || c.MaxAge >= 0 {
+		t.Errorf("answer does not clear the expired cookie: %v", c)
+	}
+}

@@ -128,6 +128,9 @@ type Config struct {
 	// Metrics serves Prometheus metrics at /metrics.
 	Metrics bool
 
+	// SessionMaxAge overrides SessionMaxAge when set (tests use a short one).
+	SessionMaxAge time.Duration
+
 	// Heartbeat and WriteTimeout override HeartbeatInterval and StreamWriteTimeout
 	// when set; tests use short ones.
 	Heartbeat    time.Duration
@@ -169,11 +172,15 @@ func New(ctx context.Context, cfg Config, st MessageStore, mod Moderator,
 		flood:         newKeyedLimiter(PostBurst, PostInterval),
 		logins:        newLoginLimiter(cfg.LoginsPerMinute),
 		streams:       newAddressCounter(),
-		revoked:       newRevocations(SessionMaxAge),
 		stopHeartbeat: make(chan struct{}),
 		heartbeatDone: make(chan struct{}),
 	}
+	if cfg.SessionMaxAge <= 0 {
+		cfg.SessionMaxAge = SessionMaxAge
+	}
+	s.cfg = cfg
 	s.cookies = newCookieStore(cfg)
+	s.revoked = newRevocations(cfg.SessionMaxAge)
 	if s.cfg.Heartbeat <= 0 {
 		s.cfg.Heartbeat = HeartbeatInterval
 	}

@@ -32,7 +32,7 @@ func newCookieStore(cfg Config) *sessions.CookieStore {
 	// over plain HTTP anywhere but localhost: every flag is set here on purpose.
 	cookies.Options = &sessions.Options{
 		Path:     "/",
-		MaxAge:   int(SessionMaxAge / time.Second),
+		MaxAge:   int(cfg.SessionMaxAge / time.Second),
 		HttpOnly: true,
 		Secure:   cfg.Secure,
 		SameSite: http.SameSiteLaxMode,

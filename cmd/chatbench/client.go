@@ -33,6 +33,7 @@ type stream struct {
 	idx     int
 	nick    string
 	sender  bool // a sender session; its stream is read and checked like the others
+	probe   bool // a notice probe (-notices); its stream is read and checked likewise
 	stalled bool // stops reading once the stream is open
 	cookie  string
 
@@ -55,6 +56,12 @@ type stream struct {
 	other          int64
 	lastID         []byte
 	lostErr        error
+
+	// Private notices, for a probe; also owned by the reader goroutine.
+	probeIdx      int
+	noticeSeen    bitset
+	noticeDups    int64
+	noticeForeign int64
 
 	// Reconnect storm, also owned by the reader goroutine.
 	inStorm       bool
@@ -478,6 +485,9 @@ func (b *bench) consume(s *stream, body io.Reader) error {
 			}
 		case "notice":
 			s.notices++
+			if s.probe {
+				b.deliverNotice(s, ev.Data, now)
+			}
 		case "presence":
 			s.presence++
 		default:
@@ -631,4 +641,50 @@ func (b bitset) countNotIn(other bitset) int64 {
 		n += int64(bits.OnesCount64(m))
 	}
 	return n
+}
+
+// fetchLoopback GETs a URL on a loopback address (checked here, and dialed as checked, so
+// no name is ever resolved) over a connection of its own, and copies the answer's body
+// to w. Anything but 200 is an error. The sweep uses it for health checks and the
+// profiler; the tool for -gc-url.
+func fetchLoopback(ctx context.Context, raw string, timeout time.Duration, w io.Writer) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q: %w", raw, err)
+	}
+	_, dialAddr, err := checkLoopbackURL(u.Scheme + "://" + u.Host)
+	if err != nil {
+		return err
+	}
+	tr := &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", dialAddr)
+		},
+		DisableKeepAlives:  true,
+		DisableCompression: true,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &statusError{what: "GET " + u.Path, code: resp.StatusCode}
+	}
+	// A CPU profile is a few hundred KiB; the cap only stops a runaway answer.
+	if _, err := io.Copy(w, io.LimitReader(resp.Body, 64<<20)); err != nil {
+		return fmt.Errorf("GET %s: %w", u.Path, err)
+	}
+	return nil
 }

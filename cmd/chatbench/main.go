@@ -91,6 +91,11 @@ type config struct {
 	stall    float64
 	storm    bool
 
+	notices     int           // probe sessions posting private notices to themselves
+	noticeEvery time.Duration // between two notices of one probe
+	rssEvery    time.Duration // RSS sampling interval while sending (with -pid), 0: off
+	gcURL       string        // fetched before the idle RSS is read, to collect garbage first
+
 	loginRate          float64 // logins per second, 0 = unpaced
 	loginConcurrency   int
 	connectConcurrency int
@@ -107,6 +112,14 @@ func main() {
 
 // mainWithArgs is main without the process-global parts, so tests can drive it.
 func mainWithArgs(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "sweep":
+			return sweepMain(args[1:], stdout, stderr)
+		case "report":
+			return reportMain(args[1:], stdout, stderr)
+		}
+	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitSetup
@@ -116,7 +129,7 @@ func mainWithArgs(args []string, stdout, stderr io.Writer) int {
 		return exitSetup
 	}
 
-	if err := raiseFileLimit(cfg.subscribers + cfg.senders + fdHeadroom); err != nil {
+	if err := raiseFileLimit(cfg.streamCount() + fdHeadroom); err != nil {
 		fmt.Fprintf(stderr, "chatbench: %v\n", err)
 		return exitSetup
 	}
@@ -168,6 +181,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		"fraction of subscribers that stop reading once their stream is open")
 	fs.BoolVar(&cfg.storm, "reconnect-storm", false,
 		"after the steady phase drop every stream at once and reconnect with Last-Event-ID")
+	fs.IntVar(&cfg.notices, "notices", 0,
+		"probe sessions that each send a private notice to themselves (/msg own-name) every "+
+			"-notice-every in the measured window; 0: off (the Flask peer has no /msg)")
+	fs.DurationVar(&cfg.noticeEvery, "notice-every", 2500*time.Millisecond,
+		"interval between two notices of one probe (the chat allows one post per 2s)")
+	fs.DurationVar(&cfg.rssEvery, "rss-every", 0,
+		"with -pid, sample the server's RSS at this interval while sending (0: off)")
+	fs.StringVar(&cfg.gcURL, "gc-url", "",
+		"with -pid, GET this loopback URL before reading the idle RSS, e.g. the chat's "+
+			"http://127.0.0.1:6060/debug/pprof/heap?gc=1, so the figure is after a GC")
 	fs.Float64Var(&cfg.loginRate, "login-rate", 0, "logins per second (0: as fast as possible)")
 	fs.IntVar(&cfg.loginConcurrency, "login-concurrency", 32, "logins in flight")
 	fs.IntVar(&cfg.connectConcurrency, "connect-concurrency", 128, "stream opens in flight")
@@ -216,6 +239,17 @@ func (c *config) validate() error {
 		return errors.New("-request-timeout must be more than 0")
 	case c.pid < 0:
 		return fmt.Errorf("-pid %d: want a process id", c.pid)
+	case c.notices < 0 || c.notices > maxProbes:
+		return fmt.Errorf("-notices %d: want 0..%d", c.notices, maxProbes)
+	case c.notices > 0 && c.noticeEvery <= 0:
+		return errors.New("-notice-every must be more than 0")
+	case c.rssEvery < 0:
+		return errors.New("-rss-every must not be negative")
+	}
+	if c.gcURL != "" {
+		if err := checkLoopbackTarget(c.gcURL); err != nil {
+			return fmt.Errorf("-gc-url: %w", err)
+		}
 	}
 
 	if c.totalMessages() < 1 {
@@ -234,7 +268,7 @@ func (c *config) validate() error {
 		return fmt.Errorf("planned run time %v exceeds -max-duration %v", planned, c.maxDuration)
 	}
 
-	streams := float64(c.subscribers + c.senders)
+	streams := float64(c.streamCount())
 	if d := streams * float64(c.totalMessages()); d > maxPlannedDeliveries {
 		return fmt.Errorf("streams x messages = %.3g exceeds the cap of %.3g; "+
 			"lower -subscribers, -rate or -duration", d, float64(maxPlannedDeliveries))
@@ -244,7 +278,16 @@ func (c *config) validate() error {
 		c.warnf("%.2f messages/s per sender exceeds the server's 5 per 10 s per session; "+
 			"expect 429s (raise -senders)", per)
 	}
+	if c.notices > 0 && c.noticeEvery < 2*time.Second {
+		c.warnf("-notice-every %v is faster than the chat's one post per 2s per session; "+
+			"expect 429s after the first five", c.noticeEvery)
+	}
 	return nil
+}
+
+// streamCount is every session the run holds a stream for: subscribers, senders, probes.
+func (c *config) streamCount() int {
+	return c.subscribers + c.senders + c.notices
 }
 
 // warnf records a warning found during validation; run prints it before anything else.
@@ -268,7 +311,7 @@ func (c *config) totalMessages() int64 {
 
 // plannedTime is a rough upper estimate of a run that goes well, used for the default cap.
 func (c *config) plannedTime() time.Duration {
-	streams := c.subscribers + c.senders
+	streams := c.streamCount()
 	connect := time.Duration(streams) * time.Millisecond // generous: 1,000 connects/s
 	if c.loginRate > 0 {
 		connect += time.Duration(float64(streams) / c.loginRate * float64(time.Second))
@@ -276,6 +319,9 @@ func (c *config) plannedTime() time.Duration {
 	idle := time.Duration(0)
 	if c.pid > 0 {
 		idle = c.idle
+		if c.gcURL != "" {
+			idle += c.requestTimeout + gcSettle
+		}
 	}
 	drains := c.drain
 	if c.storm {
@@ -320,6 +366,20 @@ func checkLoopbackURL(raw string) (*url.URL, string, error) {
 			"chatbench only loads 127.0.0.0/8, ::1 or localhost", raw, ip)
 	}
 	return u, net.JoinHostPort(ip.String(), port), nil
+}
+
+// checkLoopbackTarget is checkLoopbackURL for a URL that may carry a path and a query,
+// such as a profiler endpoint: only its scheme and host are checked.
+func checkLoopbackTarget(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q: %w", raw, err)
+	}
+	if u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("%q: no credentials or fragment", raw)
+	}
+	_, _, err = checkLoopbackURL(u.Scheme + "://" + u.Host)
+	return err
 }
 
 // raiseFileLimit lifts the soft open-file limit towards the hard one, since every stream is a

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -108,4 +109,126 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// gcSettle is the pause between a forced collection (-gc-url) and reading the RSS, so the
+// collection's own transient allocations are not what gets measured.
+const gcSettle = time.Second
+
+// RSSSample is the server's resident set size some seconds after sending began.
+type RSSSample struct {
+	AtS float64 `json:"at_s"`
+	KiB int64   `json:"kib"`
+}
+
+// RSSSummary condenses the samples taken while sending.
+type RSSSummary struct {
+	StartKiB int64 `json:"start_kib"`
+	EndKiB   int64 `json:"end_kib"`
+	MaxKiB   int64 `json:"max_kib"`
+}
+
+// summarizeRSS returns the first, last and largest sample, or nil when there are none.
+func summarizeRSS(samples []RSSSample) *RSSSummary {
+	if len(samples) == 0 {
+		return nil
+	}
+	s := &RSSSummary{StartKiB: samples[0].KiB, EndKiB: samples[len(samples)-1].KiB}
+	for _, x := range samples {
+		s.MaxKiB = max(s.MaxKiB, x.KiB)
+	}
+	return s
+}
+
+// startRSSSampler reads the server's RSS at once and then every -rss-every until the
+// returned function is called (which may happen more than once). Without -pid or
+// -rss-every it does nothing.
+func (b *bench) startRSSSampler(t0 time.Time) (stop func()) {
+	if b.cfg.pid <= 0 || b.cfg.rssEvery <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(b.cfg.rssEvery)
+		defer t.Stop()
+		for {
+			if kib, err := procRSS(b.cfg.pid); err == nil {
+				b.rssMu.Lock()
+				b.rssSamples = append(b.rssSamples,
+					RSSSample{AtS: time.Since(t0).Seconds(), KiB: kib})
+				b.rssMu.Unlock()
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done) })
+		<-finished
+	}
+}
+
+// procThreadsCPU returns how long each thread of pid has run, in nanoseconds, from the first
+// field of /proc/PID/task/TID/schedstat. Unlike utime+stime in /proc/PID/stat, which come in
+// clock ticks of 10 ms, this resolves the few milliseconds a small run costs. A thread
+// that exits takes its time with it, so callers compare thread by thread and fall back to
+// the ticks when one vanished.
+func procThreadsCPU(pid int) (map[int]int64, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("threads of pid %d: %w", pid, err)
+	}
+	out := make(map[int]int64, len(entries))
+	for _, e := range entries {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread ended between the listing and the read
+		}
+		ns, err := parseSchedstat(b)
+		if err != nil {
+			return nil, fmt.Errorf("pid %d thread %d: %w", pid, tid, err)
+		}
+		out[tid] = ns
+	}
+	return out, nil
+}
+
+// parseSchedstat reads the run time in nanoseconds from a schedstat line
+// ("run_ns wait_ns timeslices").
+func parseSchedstat(b []byte) (int64, error) {
+	f := bytes.Fields(b)
+	if len(f) < 1 {
+		return 0, fmt.Errorf("empty schedstat")
+	}
+	n, err := strconv.ParseInt(string(f[0]), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("malformed schedstat %q", b)
+	}
+	return n, nil
+}
+
+// threadsDelta sums each thread's run time from before to after; a thread new in after
+// counts from zero. It also says how many threads of before are gone from after, whose
+// last moments are lost.
+func threadsDelta(before, after map[int]int64) (ns int64, gone int) {
+	for tid, a := range after {
+		ns += a - before[tid]
+	}
+	for tid := range before {
+		if _, ok := after[tid]; !ok {
+			gone++
+		}
+	}
+	return ns, gone
 }

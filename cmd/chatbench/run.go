@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,19 @@ type bench struct {
 
 	ticks int64 // clock ticks per second of /proc/PID/stat, read once
 
+	// Private notices (-notices), indexed by notice seq; see notice.go.
+	noticePrefix []byte // "probe <runid> "
+	noticeTotal  int64
+	noticeSentNs []atomic.Int64
+	noticeState  []atomic.Uint32
+	noticeLat    histogram
+	noticesSent  atomic.Int64
+	noticesAcked atomic.Int64
+	noticeErrors map[string]int64 // under postMu
+
+	rssMu      sync.Mutex
+	rssSamples []RSSSample // while sending, with -rss-every
+
 	phase atomic.Pointer[string]
 }
 
@@ -86,6 +100,7 @@ type bench struct {
 type window struct {
 	start, end         time.Time
 	srvCPU0, srvCPU1   time.Duration
+	srvThr0, srvThr1   map[int]int64 // per-thread run time, ns; nil if unreadable
 	selfCPU0, selfCPU1 time.Duration
 	deliv0, deliv1     int64
 	done               bool
@@ -123,8 +138,11 @@ func newBench(cfg config, stderr io.Writer) *bench {
 		eventsReq:  &http.Request{Method: http.MethodGet},
 		postErrors: map[string]int64{},
 		stormGo:    make(chan struct{}),
+
+		noticeErrors: map[string]int64{},
 	}
 	b.prefix = []byte("bench " + b.runID + " ")
+	b.noticePrefix = []byte("probe " + b.runID + " ")
 	b.setPhase("setup")
 	b.dialer = net.Dialer{Timeout: cfg.requestTimeout}
 	b.stallDialer = net.Dialer{Timeout: cfg.requestTimeout, Control: stallControl}
@@ -140,6 +158,9 @@ func newBench(cfg config, stderr io.Writer) *bench {
 	b.state = make([]atomic.Uint32, b.total)
 	b.lastRecv = make([]atomic.Int64, b.total)
 	b.issuedHigh.Store(-1)
+	b.noticeTotal = int64(cfg.notices) * cfg.noticesPerProbe()
+	b.noticeSentNs = make([]atomic.Int64, b.noticeTotal)
+	b.noticeState = make([]atomic.Uint32, b.noticeTotal)
 
 	// Stalled subscribers are spread evenly over the subscriber indexes.
 	nStall := int(cfg.stall*float64(cfg.subscribers) + 0.5)
@@ -151,6 +172,10 @@ func newBench(cfg config, stderr io.Writer) *bench {
 	for j := range cfg.senders {
 		b.streams = append(b.streams, &stream{idx: cfg.subscribers + j,
 			nick: fmt.Sprintf("b%ss%d", b.runID, j), sender: true})
+	}
+	for j := range cfg.notices {
+		b.streams = append(b.streams, &stream{idx: cfg.subscribers + cfg.senders + j,
+			nick: fmt.Sprintf("b%sp%d", b.runID, j), probe: true, probeIdx: j})
 	}
 	return b
 }
@@ -205,12 +230,20 @@ func (b *bench) execute(parent context.Context) (*Report, error) {
 	if ctx.Err() != nil {
 		return b.abort(rep, &window{}, "cut short while opening streams")
 	}
-	var senders []*stream
+	var senders, probes []*stream
 	for _, s := range b.streams {
 		if s.sender && s.cookie != "" {
 			senders = append(senders, s)
 		}
 	}
+	for _, s := range b.healthy {
+		if s.probe {
+			probes = append(probes, s)
+		}
+	}
+	// A probe that could not log in or open its stream would only post notices that can
+	// never arrive; the rest carry on, and the report says how many probes there were.
+	slices.SortFunc(probes, func(x, y *stream) int { return x.probeIdx - y.probeIdx })
 	if len(b.healthy) == 0 || len(senders) == 0 {
 		return nil, fmt.Errorf("setup failed: %d streams open, %d senders logged in "+
 			"(login: %s; streams: %s)", len(b.healthy), len(senders),
@@ -222,6 +255,17 @@ func (b *bench) execute(parent context.Context) (*Report, error) {
 		b.setPhase("idle")
 		if sleepCtx(ctx, b.cfg.idle) != nil {
 			return b.abort(rep, &window{}, "cut short while idle")
+		}
+		if b.cfg.gcURL != "" {
+			err := fetchLoopback(ctx, b.cfg.gcURL, b.cfg.requestTimeout, io.Discard)
+			if err != nil {
+				rep.warn("-gc-url: %v; the idle RSS is read without a collection first", err)
+			} else {
+				srv.AfterGC = true
+			}
+			if sleepCtx(ctx, gcSettle) != nil {
+				return b.abort(rep, &window{}, "cut short while idle")
+			}
 		}
 		rss, err := procRSS(srv.PID)
 		if err != nil {
@@ -242,12 +286,19 @@ func (b *bench) execute(parent context.Context) (*Report, error) {
 	for j, s := range senders {
 		b.senders.Go(func() { b.sendLoop(s, j, len(senders), t0) })
 	}
+	stopSampling := b.startRSSSampler(t0)
+	defer stopSampling()
 	var win window
 	if sleepCtx(ctx, time.Until(t0.Add(b.cfg.warmup))) != nil {
 		return b.abort(rep, &win, "cut short during warm-up")
 	}
 	b.openWindow(&win)
 	b.setPhase("steady")
+	// Probes are numbered by their configured index, so a probe that failed to start
+	// leaves its seqs unsent rather than shifting the others' schedules.
+	for _, s := range probes {
+		b.senders.Go(func() { b.noticeLoop(s, s.probeIdx, b.cfg.notices, win.start) })
+	}
 	if sleepCtx(ctx, time.Until(t0.Add(b.cfg.warmup+b.cfg.duration))) != nil {
 		return b.abort(rep, &win, "cut short during the measured window")
 	}
@@ -264,6 +315,7 @@ func (b *bench) execute(parent context.Context) (*Report, error) {
 	if !b.cfg.storm {
 		b.closeWindow(&win)
 	}
+	stopSampling()
 	if ctx.Err() != nil {
 		rep.Aborted = "cut short while draining"
 	}
@@ -438,6 +490,7 @@ func (b *bench) openWindow(w *window) {
 	w.selfCPU0 = selfCPU()
 	w.deliv0 = b.delivered.Load()
 	if b.cfg.pid > 0 {
+		w.srvThr0, _ = procThreadsCPU(b.cfg.pid)
 		w.srvCPU0, _ = procCPU(b.cfg.pid, b.ticks)
 	}
 }
@@ -448,6 +501,7 @@ func (b *bench) closeWindow(w *window) {
 	w.deliv1 = b.delivered.Load()
 	if b.cfg.pid > 0 {
 		w.srvCPU1, _ = procCPU(b.cfg.pid, b.ticks)
+		w.srvThr1, _ = procThreadsCPU(b.cfg.pid)
 	}
 	w.done = true
 }
@@ -645,6 +699,15 @@ func (b *bench) account(rep *Report, win *window, drained bool) {
 	if b.cfg.storm {
 		rep.Storm = b.accountStorm(ackedSet)
 	}
+	if b.cfg.notices > 0 {
+		rep.Notices = b.accountNotices()
+	}
+	if sv := rep.Server; sv != nil {
+		b.rssMu.Lock()
+		sv.RSSSamples = slices.Clone(b.rssSamples)
+		b.rssMu.Unlock()
+		sv.RSSSending = summarizeRSS(sv.RSSSamples)
+	}
 	b.verdict(rep, win)
 }
 
@@ -660,12 +723,27 @@ func (b *bench) accountCost(rep *Report, win *window) {
 			float64(deliv)
 	}
 	if sv := rep.Server; sv != nil {
-		sv.CPUSeconds = (win.srvCPU1 - win.srvCPU0).Seconds()
+		cpu, source := serverCPU(win)
+		sv.CPUSeconds, sv.CPUSource = cpu.Seconds(), source
+		sv.CPUTicksSeconds = (win.srvCPU1 - win.srvCPU0).Seconds()
 		if deliv > 0 {
-			sv.CPUMicrosPerDeliv = float64((win.srvCPU1 - win.srvCPU0).Microseconds()) /
-				float64(deliv)
+			sv.CPUMicrosPerDeliv = float64(cpu.Nanoseconds()) / 1000 / float64(deliv)
 		}
 	}
+}
+
+// serverCPU is the server's CPU time over the window: from the threads' schedstat when
+// every thread lived through the window, else from the clock ticks of /proc/PID/stat.
+func serverCPU(win *window) (time.Duration, string) {
+	ticks := win.srvCPU1 - win.srvCPU0
+	if win.srvThr0 == nil || win.srvThr1 == nil {
+		return ticks, "ticks"
+	}
+	ns, gone := threadsDelta(win.srvThr0, win.srvThr1)
+	if gone > 0 {
+		return ticks, "ticks"
+	}
+	return time.Duration(ns), "schedstat"
 }
 
 func (b *bench) accountStorm(ackedSet bitset) *StormReport {
@@ -711,6 +789,14 @@ func (b *bench) verdict(rep *Report, win *window) {
 		rep.Exit = exitLoss
 		rep.Result = fmt.Sprintf("FAIL: %d missing, %d duplicate deliveries, "+
 			"%d healthy streams lost mid-run", d.Missing, d.Duplicates, rep.Streams.Lost)
+	case rep.Notices != nil && (rep.Notices.Missing > 0 || rep.Notices.Duplicates > 0 ||
+		rep.Notices.Foreign > 0):
+		n := rep.Notices
+		rep.Exit = exitLoss
+		rep.Result = fmt.Sprintf("FAIL: %d private notices missing, %d duplicated, "+
+			"%d at the wrong session", n.Missing, n.Duplicates, n.Foreign)
+	case rep.Notices != nil && rep.Notices.Acked == 0:
+		rep.Exit, rep.Result = exitLoss, "FAIL: no private notice was acknowledged"
 	case rep.Streams.FullRun == 0:
 		rep.Exit, rep.Result = exitLoss, "FAIL: no stream stayed connected to the end"
 	case rep.Acked == 0:

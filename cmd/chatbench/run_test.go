@@ -44,6 +44,11 @@ type fakeChat struct {
 	// Every n-th login or post is refused with 429 (0: never), like a rate limiter.
 	login429Every, post429Every int
 	logins, posts               int
+
+	// Private notices: every n-th is lost (0: none); with noticeToAll every stream gets
+	// every notice.
+	noticeDropEvery, nextNotice int
+	noticeToAll                 bool
 }
 
 // limited counts a request and says whether it is the n-th one to refuse.
@@ -55,8 +60,9 @@ func (f *fakeChat) limited(count *int, every int) bool {
 }
 
 type fakeSub struct {
-	n  int
-	ch chan []byte
+	n    int
+	nick string // the session's cookie value, which the fake uses as its nickname
+	ch   chan []byte
 }
 
 func newFakeChat() *fakeChat {
@@ -98,6 +104,10 @@ func (f *fakeChat) postMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	text := r.PostFormValue("text")
+	if rest, ok := strings.CutPrefix(text, "/msg "); ok {
+		f.directMessage(w, c.Value, rest)
+		return
+	}
 	// Two data lines and CRLF endings, to exercise the tool's parser end to end.
 	frag := fmt.Sprintf("<li class=\"message\">\r\ndata: <b>%s</b> %s</li>",
 		html.EscapeString(c.Value), html.EscapeString(text))
@@ -125,13 +135,36 @@ func (f *fakeChat) postMessage(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, frag)
 }
 
+// directMessage answers "/msg name text" like the chat: a notice without an id to every
+// stream of the named session and of the sender; with noticeToAll, to everyone (a leak the
+// tool must catch).
+func (f *fakeChat) directMessage(w http.ResponseWriter, from, args string) {
+	to, text, _ := strings.Cut(args, " ")
+	frame := fmt.Appendf(nil, "event: notice\r\ndata: <li class=\"direct\">%s to %s: "+
+		"%s</li>\r\n\r\n", html.EscapeString(from), html.EscapeString(to),
+		html.EscapeString(text))
+	f.mu.Lock()
+	f.nextNotice++
+	for s := range f.subs {
+		if f.noticeDropEvery > 0 && f.nextNotice%f.noticeDropEvery == 0 {
+			continue
+		}
+		if s.nick == to || s.nick == from || f.noticeToAll {
+			s.ch <- frame
+		}
+	}
+	f.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
 func (f *fakeChat) events(w http.ResponseWriter, r *http.Request) {
 	if _, err := r.Cookie("sid"); err != nil {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	rc := http.NewResponseController(w)
-	sub := &fakeSub{ch: make(chan []byte, 4096)}
+	c, _ := r.Cookie("sid")
+	sub := &fakeSub{nick: c.Value, ch: make(chan []byte, 4096)}
 
 	// Registering and choosing the replay under one lock means no message falls between.
 	var first [][]byte

@@ -184,12 +184,13 @@ type Report struct {
 	TimeToLast Dist         `json:"time_to_last_subscriber"`
 	Events     EventCounts  `json:"events"`
 
-	Server *ServerCost  `json:"server,omitempty"`
-	Client ClientCost   `json:"client"`
-	Stall  *StallReport `json:"stall,omitempty"`
-	Storm  *StormReport `json:"storm,omitempty"`
-	Result string       `json:"result"`
-	Exit   int          `json:"exit_code"`
+	Server  *ServerCost   `json:"server,omitempty"`
+	Client  ClientCost    `json:"client"`
+	Stall   *StallReport  `json:"stall,omitempty"`
+	Storm   *StormReport  `json:"storm,omitempty"`
+	Notices *NoticeReport `json:"notices,omitempty"`
+	Result  string        `json:"result"`
+	Exit    int           `json:"exit_code"`
 }
 
 // PhaseRate is the outcome of the login or the stream-open phase.
@@ -241,9 +242,19 @@ type ServerCost struct {
 	Comm              string  `json:"comm"`
 	CPUSeconds        float64 `json:"cpu_s"`
 	CPUMicrosPerDeliv float64 `json:"cpu_us_per_delivery"`
-	RSSBeforeKiB      int64   `json:"rss_before_kib"`
-	RSSIdleKiB        int64   `json:"rss_idle_kib"`
-	KiBPerIdleStream  float64 `json:"kib_per_idle_stream"`
+	// CPUSource says where cpu_s came from: "schedstat" (per thread, in ns) or "ticks"
+	// (utime+stime of /proc/PID/stat, 10 ms steps), which is also kept for comparison.
+	CPUSource        string  `json:"cpu_source"`
+	CPUTicksSeconds  float64 `json:"cpu_ticks_s"`
+	RSSBeforeKiB     int64   `json:"rss_before_kib"`
+	RSSIdleKiB       int64   `json:"rss_idle_kib"`
+	KiBPerIdleStream float64 `json:"kib_per_idle_stream"`
+	// AfterGC says the idle RSS was read after -gc-url answered (a forced collection).
+	AfterGC bool `json:"idle_rss_after_gc"`
+
+	// With -rss-every: samples while sending and their summary.
+	RSSSamples []RSSSample `json:"rss_samples,omitempty"`
+	RSSSending *RSSSummary `json:"rss_sending,omitempty"`
 }
 
 // ClientCost is the tool's own CPU over the same window, to show how much of the two cores
@@ -344,9 +355,18 @@ func (r *Report) writeTable(w io.Writer) {
 
 	if sv := r.Server; sv != nil {
 		p("server (pid %d, %s)", sv.PID, sv.Comm)
-		row("cpu", "%.2fs = %.1f µs per delivered fragment", sv.CPUSeconds, sv.CPUMicrosPerDeliv)
-		row("rss", "%d KiB before login, %d KiB idle with streams = %.1f KiB per idle stream",
-			sv.RSSBeforeKiB, sv.RSSIdleKiB, sv.KiBPerIdleStream)
+		row("cpu", "%.3fs (%s; ticks: %.2fs) = %.1f µs per delivered fragment",
+			sv.CPUSeconds, sv.CPUSource, sv.CPUTicksSeconds, sv.CPUMicrosPerDeliv)
+		gc := ""
+		if sv.AfterGC {
+			gc = " (after a GC)"
+		}
+		row("rss", "%d KiB before login, %d KiB idle with streams%s = %.1f KiB per idle stream",
+			sv.RSSBeforeKiB, sv.RSSIdleKiB, gc, sv.KiBPerIdleStream)
+		if rs := sv.RSSSending; rs != nil {
+			row("rss sending", "start %d KiB, end %d KiB, max %d KiB (%d samples)",
+				rs.StartKiB, rs.EndKiB, rs.MaxKiB, len(sv.RSSSamples))
+		}
 	}
 	if r.Client.WindowSeconds > 0 {
 		p("client (this tool)")
@@ -360,6 +380,14 @@ func (r *Report) writeTable(w io.Writer) {
 			st.Stalled)
 		row("cut loose", "%d closed by the server, %d still attached at the end",
 			st.CutLoose, st.StillAttached)
+	}
+
+	if n := r.Notices; n != nil {
+		p("private notices (%d probes, one every %gs each)", n.Probes, n.EveryS)
+		row("posted", "%d sent, %d acked, errors: %s", n.Sent, n.Acked, fmtErrors(n.PostErrors))
+		row("received", "%d, missing %d, duplicates %d, at the wrong session %d",
+			n.Received, n.Missing, n.Duplicates, n.Foreign)
+		row("latency", "%s", dist(n.Latency))
 	}
 
 	if sm := r.Storm; sm != nil {
