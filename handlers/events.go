@@ -190,16 +190,24 @@ func (s *Server) streamAllowed(id identity) (problem string, status int) {
 // connWriter writes frames straight to a hijacked connection, all of a batch in one
 // writev call, with a deadline so a dead peer cannot hold the stream forever.
 type connWriter struct {
-	conn    net.Conn
-	timeout time.Duration
+	conn     net.Conn
+	timeout  time.Duration
+	deadline time.Time
 }
 
 func (c *connWriter) write(frames [][]byte) error {
 	if len(frames) == 0 {
 		return nil
 	}
-	if err := c.conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-		return err
+
+	// Moving the deadline costs a timer update; a deadline still at least half the
+	// timeout away is good enough, so most writes skip it.
+	now := time.Now()
+	if c.deadline.Sub(now) < c.timeout/2 {
+		c.deadline = now.Add(c.timeout)
+		if err := c.conn.SetWriteDeadline(c.deadline); err != nil {
+			return err
+		}
 	}
 	buffers := net.Buffers(frames)
 	_, err := buffers.WriteTo(c.conn)
