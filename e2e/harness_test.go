@@ -3,7 +3,8 @@
 //
 // The tests need Chromium at /usr/bin/chromium (or $CHROMIUM). Without it they are
 // skipped, except under CI (the CI variable set), where a missing browser fails them.
-// UPDATE_SCREENSHOTS=1 also writes docs/screenshot.png.
+// UPDATE_SCREENSHOTS=1 also writes docs/screenshot.png, docs/screenshot-phone.png and
+// docs/screenshot-dark.png.
 package e2e
 
 import (

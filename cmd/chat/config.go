@@ -74,13 +74,14 @@ var settings = []setting{
 func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	values := make(map[string]*string, len(settings))
+	values := make(map[string]*settingValue, len(settings))
 	for _, s := range settings {
-		def := s.def
-		if v := getenv(s.env); v != "" {
-			def = v
+		v := &settingValue{value: s.def, isBool: s.def == "true" || s.def == "false"}
+		if env := getenv(s.env); env != "" {
+			v.value = env
 		}
-		values[s.flag] = fs.String(s.flag, def, s.help+" ($"+s.env+")")
+		fs.Var(v, s.flag, s.help+" ($"+s.env+")")
+		values[s.flag] = v
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -89,7 +90,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return config{}, fmt.Errorf("%w\n%s", err, usage(fs))
 	}
 
-	get := func(name string) string { return strings.TrimSpace(*values[name]) }
+	get := func(name string) string { return strings.TrimSpace(values[name].value) }
 	cfg := config{
 		Addr:         get("addr"),
 		Data:         get("data"),
@@ -144,6 +145,23 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	return cfg, errors.Join(errs...)
 }
+
+// settingValue holds one setting as text until parseConfig checks it. A setting whose
+// default is true or false is a boolean flag, so "-metrics" alone means true.
+type settingValue struct {
+	value  string
+	isBool bool
+}
+
+func (v *settingValue) String() string { return v.value }
+
+func (v *settingValue) Set(s string) error {
+	v.value = s
+	return nil
+}
+
+// IsBoolFlag tells the flag package that a boolean setting needs no value.
+func (v *settingValue) IsBoolFlag() bool { return v.isBool }
 
 // parseCookieKeys reads "HASH:BLOCK,HASH:BLOCK" in hex. Hash keys are 32 or 64 bytes,
 // block keys 16, 24 or 32 bytes (AES-128, -192 or -256).

@@ -43,6 +43,15 @@ func TestParseConfig(t *testing.T) {
 		{"redirect without TLS", []string{"-redirect-addr", ":80"}, nil, nil,
 			"-redirect-addr ($CHAT_REDIRECT_ADDR): needs -tls-cert"},
 		{"unknown flag", []string{"-nope"}, nil, nil, "flag provided but not defined"},
+		{"bare boolean flag at the end", []string{"-addr", ":1", "-behind-tls-proxy"}, nil,
+			func(c config) bool { return c.BehindTLSProxy && c.Addr == ":1" }, ""},
+		{"bare boolean flag before another", []string{"-metrics", "-addr", ":2"}, nil,
+			func(c config) bool { return c.Metrics && c.Addr == ":2" }, ""},
+		{"boolean flag with a value", []string{"-behind-tls-proxy=false"},
+			map[string]string{"CHAT_BEHIND_TLS_PROXY": "true"},
+			func(c config) bool { return !c.BehindTLSProxy }, ""},
+		{"bad boolean in the environment", nil, map[string]string{"CHAT_METRICS": "yes"}, nil,
+			"-metrics ($CHAT_METRICS): strconv.ParseBool"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -105,15 +105,17 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		listeners = append(listeners, debugListener)
 	}
 
+	// Take SIGHUP before serving: once systemd sees the service up it may send one, and
+	// an unhandled SIGHUP would end the process.
+	reloads := make(chan os.Signal, 1)
+	signal.Notify(reloads, syscall.SIGHUP)
+	defer signal.Stop(reloads)
+
 	served := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { served <- serve(srv, listeners[i]) }()
 	}
 	logListening(log, cfg, listeners)
-
-	reloads := make(chan os.Signal, 1)
-	signal.Notify(reloads, syscall.SIGHUP)
-	defer signal.Stop(reloads)
 
 	for running := true; running; {
 		select {
