@@ -18,6 +18,7 @@ const (
 	ReasonShutdown        // the hub closed
 )
 
+// String names the reason for logs.
 func (r Reason) String() string {
 	switch r {
 	case ReasonGone:
