@@ -271,3 +271,15 @@ func waitFor(t testing.TB, cond func() bool, describe func() string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestSortMembers(t *testing.T) {
+	members := []Member{{"3", "bob"}, {"1", "Álvaro"}, {"2", "ALICE"}, {"4", "Bob"}}
+	sortMembers(members)
+	var got []string
+	for _, m := range members {
+		got = append(got, m.SessionID)
+	}
+	if fmt.Sprint(got) != "[2 3 4 1]" {
+		t.Errorf("sortMembers order = %v, want [2 3 4 1] (folded names, then session ids)", got)
+	}
+}
