@@ -59,6 +59,7 @@ type stream struct {
 
 	// Private notices, for a probe; also owned by the reader goroutine.
 	probeIdx      int
+	noticeUnique  atomic.Int64 // distinct notices received; read by the drain check
 	noticeSeen    bitset
 	noticeDups    int64
 	noticeForeign int64

@@ -5,29 +5,50 @@
 //
 // It only ever talks to a loopback address and every run stops by itself.
 //
-// Phases: log in -subscribers + -senders sessions (sessions/s), open one event stream per
+// Phases: log in -subscribers + -senders (+ -notices) sessions (sessions/s), open one stream per
 // session on its own TCP connection (streams/s), idle and read the server's RSS (-pid), post
 // for -warmup + -duration at -rate messages/s in total, wait up to -drain for stragglers,
 // and optionally drop and reconnect every stream (-reconnect-storm) while posting goes on.
 //
 // Senders are sessions of their own, not among the subscribers, and each also holds a
-// stream like a real chat client; those streams are read and checked exactly like the
-// subscribers', so the loss accounting covers subscribers + senders streams. A -stall
-// fraction of the subscribers (never senders) stops reading once its stream is open and is
-// left out of every delivery figure.
+// stream like a real chat client; so do the -notices probes. Those streams are read and
+// checked exactly like the subscribers', so the loss accounting covers every stream the
+// tool opened. A -stall fraction of the subscribers (never senders) stops reading once its
+// stream is open and is left out of every delivery figure.
 //
 // Each message text is "bench <runid> <seq> <unixnano>"; latency is receipt time minus that
 // send time, so it includes the POST and this tool's own scheduling on a shared machine.
 // Expected deliveries are acknowledged posts x streams that stayed connected to the end.
 //
+// With -notices N, N probe sessions each post "/msg <own nickname> probe <runid> <seq>
+// <unixnano>" every -notice-every during the measured window; the chat answers with a
+// private `notice` event on that session's streams only, and the tool reports the
+// POST-to-notice latency and any notice missing, duplicated or delivered to another probe.
+// Servers without direct messages (the Flask peer) do not support it.
+//
+// Server cost (with -pid): CPU over the measured window from each thread's schedstat
+// (nanoseconds), or from utime+stime in clock ticks when a thread ended meanwhile; RSS
+// before login and after -idle with every stream open (after a forced collection with
+// -gc-url), and every -rss-every while sending. The whole machine's CPU over the window
+// is read from /proc/stat too, so the report says how much of the cores other processes
+// took from the run.
+//
 // Usage:
 //
 //	go run ./cmd/chatbench -url http://127.0.0.1:8080 -subscribers 1000 -senders 10 \
-//	    -rate 1 -duration 30s [-pid N] [-json out.json] [-stall 0.01] [-reconnect-storm]
+//	    -rate 1 -duration 30s [-pid N] [-json out.json] [-stall 0.01] [-reconnect-storm] \
+//	    [-notices 4] [-rss-every 5s] [-gc-url http://127.0.0.1:6060/debug/pprof/heap?gc=1]
+//	go run ./cmd/chatbench sweep [-out docs/bench] [-goals] [-profile] [-reps 3] ...
+//	go run ./cmd/chatbench report [-in docs/bench/results.json]
+//
+// The sweep (sweep.go) starts a fresh server process for every run, our chat and the
+// Flask peer alike, runs the loads above in this process and writes results.json,
+// results.md and scaling.svg; report redraws the last two from results.json.
 //
 // Exit status: 0 normally; 1 if any delivery was missing or duplicated, a healthy stream
 // was closed by the server mid-run, or no post was acknowledged; 2 on a usage or setup
 // error, or when the run was cut short (-max-duration, Ctrl-C) before its window ended.
+// A sweep exits 2 when it was cut short; failed runs are recorded, not fatal.
 package main
 
 import (

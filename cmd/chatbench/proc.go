@@ -232,3 +232,42 @@ func threadsDelta(before, after map[int]int64) (ns int64, gone int) {
 	}
 	return ns, gone
 }
+
+// hostBusy returns the CPU time all processes on the machine have used so far, from the
+// first line of /proc/stat (user, nice, system, irq, softirq and steal; idle and iowait
+// left out). Compared with the server's and the tool's own time over a window, it shows
+// how much of the cores someone else took while the run measured.
+func hostBusy(ticksPerSec int64) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	ticks, err := parseStatBusy(b)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(ticks) * time.Second / time.Duration(ticksPerSec), nil
+}
+
+// parseStatBusy sums the busy fields of the "cpu" line of /proc/stat, in clock ticks.
+func parseStatBusy(stat []byte) (int64, error) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return 0, fmt.Errorf("no cpu line in /proc/stat")
+	}
+	var busy int64
+	// Fields after "cpu": user nice system idle iowait irq softirq steal [guest ...];
+	// guest time is already inside user.
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 {
+			continue // idle, iowait
+		}
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat field %d: %w", i+2, err)
+		}
+		busy += n
+	}
+	return busy, nil
+}

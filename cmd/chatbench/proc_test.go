@@ -174,3 +174,28 @@ func TestParseLoadAvg(t *testing.T) {
 		}
 	}
 }
+
+func TestParseStatBusy(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		// user nice system idle iowait irq softirq steal guest guest_nice
+		{"usual", "cpu  225491 27090 83880 313454 1206 0 3711 1012 0 0\ncpu0 1 2 3 4 5 6 7 8\n",
+			225491 + 27090 + 83880 + 3711 + 1012, false},
+		{"idle only", "cpu 0 0 0 500 20 0 0 0\n", 0, false},
+		{"not the total line", "cpu0 1 2 3 4 5 6 7 8\n", 0, true},
+		{"too short", "cpu 1 2 3\n", 0, true},
+		{"garbage", "cpu 1 x 3 4 5 6 7 8\n", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseStatBusy([]byte(tc.in))
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("got (%d, %v), want %d (error: %v)", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -81,14 +82,15 @@ type bench struct {
 	ticks int64 // clock ticks per second of /proc/PID/stat, read once
 
 	// Private notices (-notices), indexed by notice seq; see notice.go.
-	noticePrefix []byte // "probe <runid> "
-	noticeTotal  int64
-	noticeSentNs []atomic.Int64
-	noticeState  []atomic.Uint32
-	noticeLat    histogram
-	noticesSent  atomic.Int64
-	noticesAcked atomic.Int64
-	noticeErrors map[string]int64 // under postMu
+	noticePrefix  []byte // "probe <runid> "
+	noticeTotal   int64
+	noticeSentNs  []atomic.Int64
+	noticeState   []atomic.Uint32
+	noticeLat     histogram
+	noticesSent   atomic.Int64
+	noticesAcked  atomic.Int64
+	noticeAckedBy []atomic.Int64   // by probe index
+	noticeErrors  map[string]int64 // under postMu
 
 	rssMu      sync.Mutex
 	rssSamples []RSSSample // while sending, with -rss-every
@@ -101,6 +103,7 @@ type window struct {
 	start, end         time.Time
 	srvCPU0, srvCPU1   time.Duration
 	srvThr0, srvThr1   map[int]int64 // per-thread run time, ns; nil if unreadable
+	host0, host1       time.Duration // CPU time of the whole machine; 0 if unreadable
 	selfCPU0, selfCPU1 time.Duration
 	deliv0, deliv1     int64
 	done               bool
@@ -161,6 +164,7 @@ func newBench(cfg config, stderr io.Writer) *bench {
 	b.noticeTotal = int64(cfg.notices) * cfg.noticesPerProbe()
 	b.noticeSentNs = make([]atomic.Int64, b.noticeTotal)
 	b.noticeState = make([]atomic.Uint32, b.noticeTotal)
+	b.noticeAckedBy = make([]atomic.Int64, cfg.notices)
 
 	// Stalled subscribers are spread evenly over the subscriber indexes.
 	nStall := int(cfg.stall*float64(cfg.subscribers) + 0.5)
@@ -487,6 +491,7 @@ func (b *bench) sendLoop(s *stream, j, n int, t0 time.Time) {
 
 func (b *bench) openWindow(w *window) {
 	w.start = time.Now()
+	w.host0, _ = hostBusy(b.hostTicks())
 	w.selfCPU0 = selfCPU()
 	w.deliv0 = b.delivered.Load()
 	if b.cfg.pid > 0 {
@@ -495,8 +500,17 @@ func (b *bench) openWindow(w *window) {
 	}
 }
 
+// hostTicks is the unit of /proc/stat, read once per run like the server's.
+func (b *bench) hostTicks() int64 {
+	if b.ticks == 0 {
+		b.ticks = clockTicks()
+	}
+	return b.ticks
+}
+
 func (b *bench) closeWindow(w *window) {
 	w.end = time.Now()
+	w.host1, _ = hostBusy(b.hostTicks())
 	w.selfCPU1 = selfCPU()
 	w.deliv1 = b.delivered.Load()
 	if b.cfg.pid > 0 {
@@ -518,8 +532,9 @@ func (b *bench) startStorm() {
 }
 
 // waitDrained waits until every connected healthy stream has seen as many distinct messages
-// as were acknowledged, or -drain passes. (A post that failed but was still broadcast can end
-// the wait early; the final accounting is exact either way.)
+// as were acknowledged (and every probe its notices), or -drain passes. (A post that failed
+// but was still broadcast can end the wait early; the final accounting is exact either
+// way.)
 func (b *bench) waitDrained(ctx context.Context) bool {
 	deadline := time.Now().Add(b.cfg.drain)
 	for {
@@ -531,7 +546,7 @@ func (b *bench) waitDrained(ctx context.Context) bool {
 				break
 			}
 		}
-		if done {
+		if done && b.noticesDrained() {
 			return true
 		}
 		if time.Now().After(deadline) || sleepCtx(ctx, 20*time.Millisecond) != nil {
@@ -721,6 +736,22 @@ func (b *bench) accountCost(rep *Report, win *window) {
 	if deliv > 0 {
 		rep.Client.CPUMicrosPerDeliv = float64((win.selfCPU1 - win.selfCPU0).Microseconds()) /
 			float64(deliv)
+	}
+	if win.host0 > 0 && win.host1 > 0 {
+		h := &rep.Host
+		h.CPUs = runtime.NumCPU()
+		h.BusyCPUSeconds = (win.host1 - win.host0).Seconds()
+		others := h.BusyCPUSeconds - rep.Client.CPUSeconds
+		if sv := rep.Server; sv != nil {
+			c, _ := serverCPU(win)
+			others -= c.Seconds()
+		}
+		// Tick rounding can take a quiet machine's remainder a little below zero.
+		h.OthersCPUSeconds = max(others, 0)
+		if rep.Client.WindowSeconds > 0 {
+			h.OthersPercent = 100 * h.OthersCPUSeconds /
+				(rep.Client.WindowSeconds * float64(h.CPUs))
+		}
 	}
 	if sv := rep.Server; sv != nil {
 		cpu, source := serverCPU(win)

@@ -186,6 +186,7 @@ type Report struct {
 
 	Server  *ServerCost   `json:"server,omitempty"`
 	Client  ClientCost    `json:"client"`
+	Host    HostLoad      `json:"host"`
 	Stall   *StallReport  `json:"stall,omitempty"`
 	Storm   *StormReport  `json:"storm,omitempty"`
 	Notices *NoticeReport `json:"notices,omitempty"`
@@ -263,6 +264,15 @@ type ClientCost struct {
 	CPUSeconds        float64 `json:"cpu_s"`
 	CPUMicrosPerDeliv float64 `json:"cpu_us_per_delivery"`
 	WindowSeconds     float64 `json:"window_s"`
+}
+
+// HostLoad is the whole machine's CPU over the measured window: on a shared two-core
+// machine, what other people's work took from the run shows here.
+type HostLoad struct {
+	CPUs             int     `json:"cpus"`
+	BusyCPUSeconds   float64 `json:"busy_cpu_s"`
+	OthersCPUSeconds float64 `json:"others_cpu_s"` // busy minus the server and this tool
+	OthersPercent    float64 `json:"others_pct"`   // of all cores over the window
 }
 
 // StallReport covers the subscribers that stopped reading.
@@ -372,6 +382,12 @@ func (r *Report) writeTable(w io.Writer) {
 		p("client (this tool)")
 		row("cpu", "%.2fs over a %.1fs window = %.1f µs per delivery",
 			r.Client.CPUSeconds, r.Client.WindowSeconds, r.Client.CPUMicrosPerDeliv)
+	}
+
+	if h := r.Host; h.CPUs > 0 {
+		p("machine")
+		row("cpu", "%.2fs busy on %d CPUs, of which others used %.2fs = %.0f %% of the "+
+			"cores", h.BusyCPUSeconds, h.CPUs, h.OthersCPUSeconds, h.OthersPercent)
 	}
 
 	if st := r.Stall; st != nil {
