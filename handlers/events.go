@@ -13,6 +13,10 @@ import (
 
 var retryFrame = sse.Retry(int(ReconnectDelay / time.Millisecond))
 
+// streamSendBuffer is the socket send buffer of a taken-over stream connection (Linux
+// doubles it). It holds a burst such as a history swap, not minutes of a room.
+const streamSendBuffer = 64 << 10
+
 // hijackedHeader is the response head of a stream on a connection taken over from
 // net/http. The body ends when the connection closes, which EventSource expects.
 var hijackedHeader = []byte("HTTP/1.1 200 OK\r\n" +
@@ -107,6 +111,12 @@ func takeOver(w http.ResponseWriter) (net.Conn, error) {
 // closes it.
 func (s *Server) streamOnConn(conn net.Conn, sub *hub.Subscription, frames [][]byte,
 	cursor int64, finish func(string)) {
+	// Left to itself the kernel grows a socket's send buffer to megabytes, and a reader
+	// that stopped would swallow minutes of frames before its queue ever filled. A
+	// fixed buffer makes a stalled reader block its writer after kilobytes.
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		tcp.SetWriteBuffer(streamSendBuffer)
+	}
 	out := &connWriter{conn: conn, timeout: s.cfg.WriteTimeout}
 	head := append([][]byte{hijackedHeader, retryFrame}, frames...)
 	if err := out.write(head); err != nil {

@@ -313,7 +313,7 @@ func TestStalledReaderIsCutLoose(t *testing.T) {
 	healthy.next(2 * time.Second) // history
 	waitUntil(t, func() bool { return ts.chat.hub.Subscribers() == 2 }, "two subscribers")
 
-	// Enough to fill the kernel's socket buffers on loopback, then the queue.
+	// Enough to fill the stream's socket buffers, then its queue of 256.
 	const messages = 400
 	start := time.Now()
 	published := make(chan []int64, 1)
@@ -329,6 +329,24 @@ func TestStalledReaderIsCutLoose(t *testing.T) {
 	t.Logf("healthy stream got %d messages in %v beside a stalled one", got, time.Since(start))
 
 	waitUntil(t, func() bool { return ts.chat.hub.Subscribers() == 1 },
+		"the stalled subscriber to be dropped")
+}
+
+// TestStalledReaderWithSmallMessages stalls a reader under an ordinary room: short
+// messages at a steady pace. The queue must fill and cut it loose, rather than the
+// kernel buffering minutes of the room for a reader that is gone.
+func TestStalledReaderWithSmallMessages(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.WriteTimeout = 300 * time.Millisecond })
+	staller := login(t, ts, "Staller")
+	rawStream(t, ts, staller, "")
+	waitUntil(t, func() bool { return ts.chat.hub.Subscribers() == 1 }, "the stream")
+
+	// 1,000 messages of about 1 KB: far less than the megabytes a kernel would buffer
+	// for one socket on its own, far more than the fixed send buffer and the queue.
+	for i := range 1000 {
+		ts.publishText(t, fmt.Sprintf("small %d %s", i, strings.Repeat("y", 600)))
+	}
+	waitUntil(t, func() bool { return ts.chat.hub.Subscribers() == 0 },
 		"the stalled subscriber to be dropped")
 }
 
