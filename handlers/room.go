@@ -85,6 +85,9 @@ func (r *room) publish(ctx context.Context, m store.Message) (store.Message, err
 }
 
 // remember keeps f among the recent frames for replay.
+//
+// TODO: size the ring by the store's -keep; with -keep below ReplayCacheSize a replay
+// can still return messages the store has already deleted.
 func (r *room) remember(f hub.Frame) {
 	if len(r.recent) == ReplayCacheSize {
 		copy(r.recent, r.recent[1:])

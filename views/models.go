@@ -91,6 +91,9 @@ func (m Message) ISOTime() string {
 }
 
 // ShortTime returns the time as the log shows it.
+//
+// TODO: show times in the reader's own time zone; without a script the server knows
+// none, so the log shows UTC (the <time> element carries the exact instant).
 func (m Message) ShortTime() string {
 	return m.Time.UTC().Format("15:04")
 }
