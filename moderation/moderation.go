@@ -282,8 +282,9 @@ func (f *Filter) Flagged(text string) bool {
 
 // Match returns the list entry, as written in the list, that the first
 // flagged word of text matches; ok is false when no word matches. A text word
-// matches an entry when, once normalized, it has the same letters in the same order and each run of a letter is at least as long
-// as the entry's ("assss" and "a$$" match "ass", "as" does not). A prefix entry
+// matches an entry when, once normalized, it has the same letters in the same
+// order and each run of a letter is at least as long as the entry's ("assss"
+// and "a$$" match "ass", "as" does not). A prefix entry
 // also matches words that go on after it. Inside a word '!' may stand for i,
 // '|' for l or i, and '*' for any one letter ("f*ck"), or they may separate
 // two words.
