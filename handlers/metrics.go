@@ -23,26 +23,13 @@ type metrics struct {
 func newMetrics(s *Server) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
-		messages: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "chat_messages_total",
-			Help: "Room lines published: messages, actions, renames, joins and leaves.",
-		}),
-		notices: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "chat_notices_total",
-			Help: "Private events sent: notices and direct messages.",
-		}),
-		flagged: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "chat_messages_flagged_total",
-			Help: "Posts refused by moderation.",
-		}),
-		flooded: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "chat_posts_rate_limited_total",
-			Help: "Posts refused by the flood limit.",
-		}),
-		logins: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "chat_logins_total",
-			Help: "Successful logins.",
-		}),
+		messages: counter("chat_messages_total",
+			"Room lines published: messages, actions, renames, joins and leaves."),
+		notices: counter("chat_notices_total",
+			"Private events sent: notices and direct messages."),
+		flagged: counter("chat_messages_flagged_total", "Posts refused by moderation."),
+		flooded: counter("chat_posts_rate_limited_total", "Posts refused by the flood limit."),
+		logins:  counter("chat_logins_total", "Successful logins."),
 		replayed: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "chat_replay_messages",
 			Help:    "Messages replayed one by one to a reconnecting stream.",
@@ -67,6 +54,10 @@ func newMetrics(s *Server) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 }
 
 func (m *metrics) handler() http.Handler {
