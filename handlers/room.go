@@ -145,11 +145,11 @@ func (r *room) catchUp(ctx context.Context, lastEventID string) (frames [][]byte
 	}
 
 	frames, cursor, err = r.replayFromStore(ctx, last)
-	if err != nil || frames == nil {
-		if err == nil {
-			return r.historyFrame(ctx)
-		}
+	if err != nil {
 		return nil, 0, 0, err
+	}
+	if frames == nil {
+		return r.historyFrame(ctx)
 	}
 	return frames, cursor, len(frames), nil
 }
