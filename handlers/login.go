@@ -111,7 +111,10 @@ func (s *Server) claim(sessionID, nickname string) string {
 // cookie stops working, even a copy of it kept elsewhere.
 func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if id, ok, _ := s.identify(r); ok {
-		s.revoked.add(id.SessionID)
+		if err := s.revoked.add(r.Context(), id.SessionID); err != nil {
+			// The session is still refused until a restart; say so in the log.
+			s.log.Error("keep logout", "session_id", shortID(id.SessionID), "err", err)
+		}
 		s.hub.Release(id.SessionID)
 		s.log.Info("logout", "session_id", shortID(id.SessionID))
 	}

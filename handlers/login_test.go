@@ -239,6 +239,14 @@ func TestLogoutRevokesCopiedCookie(t *testing.T) {
 
 	// The nickname is free again at once.
 	login(t, ts, "alice")
+
+	// And the copy stays refused after a restart.
+	ts.stop()
+	after := startTestServer(t, ts.dir, ts.keys)
+	copied.ts = after
+	if resp := copied.get("/"); !strings.Contains(resp.Body, `id="login-form"`) {
+		t.Errorf("a copy of the cookie opens the room again after a restart")
+	}
 }
 
 func TestCrossOriginPostsAreRefused(t *testing.T) {

@@ -84,12 +84,10 @@ func (r *room) publish(ctx context.Context, m store.Message) (store.Message, err
 	return stored, nil
 }
 
-// remember keeps f among the recent frames for replay.
-//
-// TODO: size the ring by the store's -keep; with -keep below ReplayCacheSize a replay
-// can still return messages the store has already deleted.
+// remember keeps f among the recent frames for replay: at most ReplayCacheSize, and
+// never more than the store keeps, so memory cannot replay what the store deleted.
 func (r *room) remember(f hub.Frame) {
-	if len(r.recent) == ReplayCacheSize {
+	if len(r.recent) >= min(ReplayCacheSize, r.store.Keep()) {
 		copy(r.recent, r.recent[1:])
 		r.recent = r.recent[:len(r.recent)-1]
 	}

@@ -91,6 +91,21 @@ type MessageStore interface {
 	Recent(ctx context.Context, n int) ([]store.Message, error)
 	After(ctx context.Context, id int64, limit int) ([]store.Message, error)
 	Bounds(ctx context.Context) (oldest, newest int64, err error)
+
+	// Keep is how many messages the store keeps; replays never reach further back.
+	Keep() int
+}
+
+// SessionStore remembers logged-out sessions across restarts.
+type SessionStore interface {
+	Revoke(ctx context.Context, sessionID string, until time.Time) error
+	Revoked(ctx context.Context) (map[string]time.Time, error)
+}
+
+// Store is everything the handlers keep on disk.
+type Store interface {
+	MessageStore
+	SessionStore
 }
 
 // Moderator decides whether a message may be shown.
@@ -158,7 +173,7 @@ type Server struct {
 }
 
 // New returns a Server with a running hub.
-func New(ctx context.Context, cfg Config, st MessageStore, mod Moderator,
+func New(ctx context.Context, cfg Config, st Store, mod Moderator,
 	log *slog.Logger) (*Server, error) {
 	if len(cfg.CookieKeys) < 2 || len(cfg.CookieKeys)%2 != 0 {
 		return nil, errors.New("handlers: cookie keys must come in hash and block pairs")
@@ -180,7 +195,11 @@ func New(ctx context.Context, cfg Config, st MessageStore, mod Moderator,
 	}
 	s.cfg = cfg
 	s.cookies = newCookieStore(cfg)
-	s.revoked = newRevocations(cfg.SessionMaxAge)
+	revoked, err := st.Revoked(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: load revoked sessions: %w", err)
+	}
+	s.revoked = newRevocations(cfg.SessionMaxAge, st, revoked)
 	if s.cfg.Heartbeat <= 0 {
 		s.cfg.Heartbeat = HeartbeatInterval
 	}

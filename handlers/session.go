@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"net/http"
@@ -92,31 +93,33 @@ func (s *Server) clearCookie(w http.ResponseWriter) {
 }
 
 // revocations remembers the session ids that logged out, until their cookies would
-// have expired anyway, so a copy of a cookie stops working at logout.
-//
-// TODO: keep revocations in the store; a restart forgets them, and a cookie copied
-// before a logout works again until it expires.
+// have expired anyway, so a copy of a cookie stops working at logout, also after a
+// restart. Every request checks the map; the store only hears of changes.
 type revocations struct {
 	mu     sync.Mutex
 	until  map[string]time.Time
 	maxAge time.Duration
+	store  SessionStore
 }
 
-func newRevocations(maxAge time.Duration) *revocations {
-	return &revocations{until: make(map[string]time.Time), maxAge: maxAge}
+func newRevocations(maxAge time.Duration, st SessionStore,
+	loaded map[string]time.Time) *revocations {
+	return &revocations{until: loaded, maxAge: maxAge, store: st}
 }
 
-func (v *revocations) add(sessionID string) {
+func (v *revocations) add(ctx context.Context, sessionID string) error {
 	v.mu.Lock()
-	defer v.mu.Unlock()
-
 	now := time.Now()
 	for id, until := range v.until {
 		if now.After(until) {
 			delete(v.until, id)
 		}
 	}
-	v.until[sessionID] = now.Add(v.maxAge)
+	until := now.Add(v.maxAge)
+	v.until[sessionID] = until
+	v.mu.Unlock()
+
+	return v.store.Revoke(ctx, sessionID, until)
 }
 
 func (v *revocations) has(sessionID string) bool {

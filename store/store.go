@@ -128,6 +128,10 @@ var migrations = []string{
 		text     TEXT    NOT NULL,
 		sent_at  INTEGER NOT NULL
 	)`,
+	`CREATE TABLE revoked_sessions (
+		session_id TEXT    PRIMARY KEY,
+		until      INTEGER NOT NULL
+	)`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -224,6 +228,50 @@ func (s *Store) Bounds(ctx context.Context) (oldest, newest int64, err error) {
 	}
 	return oldest, newest, nil
 }
+
+// Revoke records that a session ended (logout) and its cookie must not be accepted
+// again before until, when the cookie expires anyway. Expired records are dropped.
+func (s *Store) Revoke(ctx context.Context, sessionID string, until time.Time) error {
+	_, err := s.db.ExecContext(ctx,
+		"INSERT OR REPLACE INTO revoked_sessions (session_id, until) VALUES (?, ?)",
+		sessionID, until.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("store: revoke session: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, "DELETE FROM revoked_sessions WHERE until < ?",
+		time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("store: drop expired revocations: %w", err)
+	}
+	return nil
+}
+
+// Revoked returns the sessions revoked and not yet expired, with when they expire.
+func (s *Store) Revoked(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := s.db.QueryContext(ctx,
+		"SELECT session_id, until FROM revoked_sessions WHERE until >= ?", time.Now().UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("store: read revocations: %w", err)
+	}
+	defer rows.Close()
+
+	revoked := make(map[string]time.Time)
+	for rows.Next() {
+		var id string
+		var until int64
+		if err := rows.Scan(&id, &until); err != nil {
+			return nil, fmt.Errorf("store: scan revocation: %w", err)
+		}
+		revoked[id] = time.UnixMilli(until)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: read revocations: %w", err)
+	}
+	return revoked, nil
+}
+
+// Keep returns how many messages the store keeps.
+func (s *Store) Keep() int { return s.keep }
 
 func scan(rows *sql.Rows) ([]Message, error) {
 	defer rows.Close()

@@ -144,3 +144,24 @@ func TestOpenFailsNamingThePath(t *testing.T) {
 		})
 	}
 }
+
+func TestRevocationsSurviveReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	first := openTest(t, dir, 0)
+	if err := first.Revoke(ctx, "gone", time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("Revoke error = %v", err)
+	}
+	if err := first.Revoke(ctx, "expired", time.Now().Add(-time.Second)); err != nil {
+		t.Fatalf("Revoke error = %v", err)
+	}
+	first.Close()
+
+	revoked, err := openTest(t, dir, 0).Revoked(ctx)
+	if err != nil {
+		t.Fatalf("Revoked error = %v", err)
+	}
+	if _, ok := revoked["gone"]; !ok || len(revoked) != 1 {
+		t.Errorf("Revoked() = %v, want only the unexpired \"gone\"", revoked)
+	}
+}
