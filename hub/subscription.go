@@ -61,9 +61,6 @@ func newSubscription(sessionID string, limit int, dropped *atomic.Int64) *Subscr
 	}
 }
 
-// SessionID returns the session the subscription belongs to.
-func (s *Subscription) SessionID() string { return s.sessionID }
-
 // Wake is signalled when frames or presence are waiting to be taken.
 func (s *Subscription) Wake() <-chan struct{} { return s.wake }
 

@@ -86,9 +86,6 @@ func Open(ctx context.Context, dir string, keep int) (*Store, error) {
 	return s, nil
 }
 
-// Path returns the database file's path.
-func (s *Store) Path() string { return s.path }
-
 // Close closes the database.
 func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
