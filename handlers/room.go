@@ -72,8 +72,11 @@ func (r *room) publish(ctx context.Context, m store.Message) (store.Message, err
 
 	frame, err := renderFrame(ctx, eventMessage, stored.ID, views.MessageView(view))
 	if err != nil {
-		// Stored but not sent: streams pick it up from the store when they reconnect.
+		// BUG: rendering into memory cannot fail. Should it, the message is stored but
+		// not sent, and the ring of recent frames is emptied so that replays read the
+		// store, which has it, instead of skipping it.
 		r.log.Error("render message", "message_id", stored.ID, "err", err)
+		r.recent = nil
 		return stored, nil
 	}
 
