@@ -77,6 +77,7 @@ func (r *room) publish(ctx context.Context, m store.Message) (store.Message, err
 		// store, which has it, instead of skipping it.
 		r.log.Error("render message", "message_id", stored.ID, "err", err)
 		r.recent = nil
+		r.dropSnapshot()
 		return stored, nil
 	}
 
@@ -95,7 +96,11 @@ func (r *room) remember(f hub.Frame) {
 		r.recent = r.recent[:len(r.recent)-1]
 	}
 	r.recent = append(r.recent, f)
+	r.dropSnapshot()
+}
 
+// dropSnapshot forgets the cached history event after the history changed.
+func (r *room) dropSnapshot() {
 	r.snapshotMu.Lock()
 	r.snapshot = hub.Frame{}
 	r.snapshotMu.Unlock()
