@@ -81,12 +81,7 @@ func TestPresence(t *testing.T) {
 // see it, marked as private, and nobody else does; a /msg to someone who is not
 // online only tells its sender so.
 func TestDirectMessage(t *testing.T) {
-	requireBrowser(t)
-	srv := startServer(t)
-	alice := newUser(t, srv.URL(), "Alice")
-	bob := newUser(t, srv.URL(), "Bob")
-	carol := newUser(t, srv.URL(), "Carol")
-	waitSameLog(t, alice, bob, carol)
+	alice, bob, carol := threePeople(t)
 
 	alice.post(t, "/msg Bob psst secret 42")
 	for _, page := range []*tab{alice, bob} {
@@ -157,12 +152,7 @@ func checkNoSecret(t *testing.T, page *tab, secret string) {
 // others' pages do not, and the stream delivered the same bytes to all three. The
 // highlight is Bob's own style sheet at work, not a difference in the fragment.
 func TestMentionHighlight(t *testing.T) {
-	requireBrowser(t)
-	srv := startServer(t)
-	alice := newUser(t, srv.URL(), "Alice")
-	bob := newUser(t, srv.URL(), "Bob")
-	carol := newUser(t, srv.URL(), "Carol")
-	waitSameLog(t, alice, bob, carol)
+	alice, bob, carol := threePeople(t)
 
 	carol.post(t, "A plain line.")
 	alice.post(t, "hi @bob")
@@ -430,4 +420,17 @@ func count[T comparable](list []T, v T) int {
 		}
 	}
 	return n
+}
+
+// threePeople starts a server and logs Alice, Bob and Carol in from isolated browsers,
+// returning once all three logs show the same lines.
+func threePeople(t *testing.T) (alice, bob, carol *tab) {
+	t.Helper()
+	requireBrowser(t)
+	srv := startServer(t)
+	alice = newUser(t, srv.URL(), "Alice")
+	bob = newUser(t, srv.URL(), "Bob")
+	carol = newUser(t, srv.URL(), "Carol")
+	waitSameLog(t, alice, bob, carol)
+	return alice, bob, carol
 }
