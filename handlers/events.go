@@ -5,7 +5,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/chatroom/chat/hub"
 	"github.com/chatroom/chat/sse"
@@ -96,7 +99,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		finish("write failed")
 		return
 	}
-	finish(s.pump(r.Context().Done(), sub, out, cursor))
+	finish(s.pump(r.Context().Done(), sub, out, nil, cursor))
 }
 
 // takeOver hijacks the connection of an HTTP/1.1 request.
@@ -117,7 +120,7 @@ func (s *Server) streamOnConn(conn net.Conn, sub *hub.Subscription, frames [][]b
 	if tcp, ok := conn.(*net.TCPConn); ok {
 		tcp.SetWriteBuffer(streamSendBuffer)
 	}
-	out := &connWriter{conn: conn, timeout: s.cfg.WriteTimeout}
+	out := newConnWriter(conn, s.cfg.WriteTimeout)
 	head := append([][]byte{hijackedHeader, retryFrame}, frames...)
 	if err := out.write(head); err != nil {
 		conn.Close()
@@ -136,8 +139,12 @@ func (s *Server) streamOnConn(conn net.Conn, sub *hub.Subscription, frames [][]b
 		}
 	}()
 	go func() {
-		reason := s.pump(gone, sub, out, cursor)
-		conn.Close()
+		var direct hub.Writer
+		if out.fd >= 0 {
+			direct = out
+		}
+		reason := s.pump(gone, sub, out, direct, cursor)
+		out.close()
 		finish(reason)
 	}()
 }
@@ -147,23 +154,32 @@ type frameWriter interface {
 	write(frames [][]byte) error
 }
 
-// pump writes queued frames until gone is closed or the hub closes the subscription.
-// Frames with ids at or below cursor were sent during catch-up.
+// pump writes what the hub queues for the stream until gone is closed or the hub
+// closes the subscription. Room frames with ids at or below cursor were sent during
+// catch-up. With a direct writer the hub writes most frames itself, and pump only
+// finishes what a full socket could not take.
 func (s *Server) pump(gone <-chan struct{}, sub *hub.Subscription, out frameWriter,
-	cursor int64) string {
+	direct hub.Writer, cursor int64) string {
+	sub.Start(cursor, direct)
+
 	var frames []hub.Frame
 	var batch [][]byte
 	for {
 		var presence []byte
 		frames, presence = sub.Take(frames)
+		if len(frames) == 0 && presence == nil {
+			select {
+			case <-gone:
+				return "client gone"
+			case <-sub.Done():
+				return sub.Reason().String()
+			case <-sub.Wake():
+			}
+			continue
+		}
+
 		batch = batch[:0]
 		for _, f := range frames {
-			if f.ID != 0 {
-				if f.ID <= cursor {
-					continue
-				}
-				cursor = f.ID
-			}
 			batch = append(batch, f.Bytes)
 		}
 		if presence != nil {
@@ -174,14 +190,6 @@ func (s *Server) pump(gone <-chan struct{}, sub *hub.Subscription, out frameWrit
 		}
 		clear(frames)
 		clear(batch)
-
-		select {
-		case <-gone:
-			return "client gone"
-		case <-sub.Done():
-			return sub.Reason().String()
-		case <-sub.Wake():
-		}
 	}
 }
 
@@ -197,12 +205,38 @@ func (s *Server) streamAllowed(id identity) (problem string, status int) {
 	return "", 0
 }
 
-// connWriter writes frames straight to a hijacked connection, all of a batch in one
-// writev call, with a deadline so a dead peer cannot hold the stream forever.
+// connWriter writes frames straight to a hijacked connection: batches from the stream's
+// own goroutine in one writev call, with a deadline so a dead peer cannot hold the
+// stream forever; and single writes from the hub that never wait (TryWrite).
 type connWriter struct {
 	conn     net.Conn
 	timeout  time.Duration
 	deadline time.Time
+
+	// fd is the socket for TryWrite, or -1. TryWrite goes to the socket itself rather
+	// than through net.Conn: at ten thousand writes a message the bookkeeping of
+	// net.Conn costs a tenth of the write. fdMu makes sure the number is never written
+	// to after close, when the kernel may have given it to another connection.
+	fdMu sync.Mutex
+	fd   int
+}
+
+func newConnWriter(conn net.Conn, timeout time.Duration) *connWriter {
+	c := &connWriter{conn: conn, timeout: timeout, fd: -1}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) { c.fd = int(fd) })
+		}
+	}
+	return c
+}
+
+// close closes the connection; TryWrite fails from then on.
+func (c *connWriter) close() {
+	c.fdMu.Lock()
+	defer c.fdMu.Unlock()
+	c.fd = -1
+	c.conn.Close()
 }
 
 func (c *connWriter) write(frames [][]byte) error {
@@ -222,6 +256,31 @@ func (c *connWriter) write(frames [][]byte) error {
 	buffers := net.Buffers(frames)
 	_, err := buffers.WriteTo(c.conn)
 	return err
+}
+
+// TryWrite writes what the socket takes now, in one system call that never waits. A
+// full socket is not an error: the hub queues the rest for write.
+//
+// The socket is non-blocking, so the call can be a raw one: that skips telling the
+// scheduler about a system call that might block, which costs as much as the write
+// itself when there are ten thousand of them in a row.
+func (c *connWriter) TryWrite(p []byte) (int, error) {
+	c.fdMu.Lock()
+	defer c.fdMu.Unlock()
+	if c.fd < 0 {
+		return 0, net.ErrClosed
+	}
+
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(c.fd),
+		uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)),
+		syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
+	switch errno {
+	case 0:
+		return int(n), nil
+	case syscall.EAGAIN, syscall.EINTR:
+		return 0, nil
+	}
+	return 0, errno
 }
 
 // responseWriter writes frames to a normal response (HTTP/2), which buffers them, and

@@ -1,10 +1,11 @@
 // Package hub owns the live subscriptions: it fans rendered frames out to every
 // stream, or to the streams of one session, and knows from them who is online.
 //
-// The hub never writes to a network connection. Publishing appends a frame to each
-// subscription's bounded queue and wakes its stream handler, which does the writing.
-// A subscription whose queue is full is dropped and closed; its browser reconnects and
-// catches up from the store.
+// A broadcast is written by the hub's fan-out goroutine straight to each stream's
+// connection, without waiting on any: what a connection cannot take at once goes to
+// the subscription's bounded queue, and its stream handler writes that. A subscription
+// whose queue is full is dropped and closed; its browser reconnects and catches up from
+// the store.
 package hub
 
 import (
@@ -96,8 +97,14 @@ type Hub struct {
 	callbackReady chan struct{}
 	dirty         chan struct{}
 	stop          chan struct{}
-	dropped       atomic.Int64
-	wg            sync.WaitGroup
+
+	// broadcasts waits for the fan-out goroutine, which broadcastReady wakes.
+	broadcastMu    sync.Mutex
+	broadcasts     []Frame
+	broadcastReady chan struct{}
+
+	dropped atomic.Int64
+	wg      sync.WaitGroup
 }
 
 // session is what the hub knows of one login: its streams and its presence state.
@@ -130,10 +137,13 @@ func New(opts Options) *Hub {
 		callbackReady: make(chan struct{}, 1),
 		dirty:         make(chan struct{}, 1),
 		stop:          make(chan struct{}),
+
+		broadcastReady: make(chan struct{}, 1),
 	}
-	h.wg.Add(2)
+	h.wg.Add(3)
 	go h.runCallbacks()
 	go h.runPresence()
+	go h.runFanOut()
 	return h
 }
 
@@ -283,17 +293,8 @@ func (h *Hub) Unsubscribe(sub *Subscription) {
 	}
 }
 
-// Broadcast queues f for every subscription. It never blocks on a slow reader.
-func (h *Hub) Broadcast(f Frame) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-
-	for _, sub := range h.subs {
-		sub.push(f)
-	}
-}
-
-// SendTo queues f for every stream of one session and reports how many there were.
+// SendTo writes f to every stream of one session at once, ahead of any broadcast
+// still waiting, and reports how many streams there were.
 func (h *Hub) SendTo(sessionID string, f Frame) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -305,9 +306,10 @@ func (h *Hub) SendTo(sessionID string, f Frame) int {
 
 	// TODO: keep each session's subscriptions in its own list if private sends to
 	// large rooms show up in profiles; this walks every subscription.
+	b := newBatch([]Frame{f})
 	sent := 0
 	for _, sub := range h.subs {
-		if sub.sessionID == sessionID && sub.push(f) {
+		if sub.sessionID == sessionID && sub.deliver(b) {
 			sent++
 		}
 	}
@@ -491,10 +493,10 @@ func (h *Hub) publishPresence() {
 	}
 
 	h.mu.Lock()
-	defer h.mu.Unlock()
-
 	h.presence = frame
-	for _, sub := range h.subs {
-		sub.setPresence(frame)
-	}
+	subs := append([]*Subscription(nil), h.subs...)
+	h.mu.Unlock()
+
+	// A stream that subscribes from here on starts with h.presence, which is frame.
+	fanOut(subs, func(sub *Subscription) { sub.setPresence(frame) })
 }

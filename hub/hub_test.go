@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +42,28 @@ func take(sub *Subscription) []int64 {
 	return ids
 }
 
+// collect waits until sub has had n frames queued, as broadcasts reach it from the
+// fan-out goroutine, and returns their ids.
+func collect(t testing.TB, sub *Subscription, n int) []int64 {
+	t.Helper()
+	var ids []int64
+	timeout := time.After(2 * time.Second)
+	for len(ids) < n {
+		ids = append(ids, take(sub)...)
+		if len(ids) >= n {
+			break
+		}
+		select {
+		case <-sub.Wake():
+		case <-sub.Done():
+			t.Fatalf("subscription closed (%v) after %d of %d frames", sub.Reason(), len(ids), n)
+		case <-timeout:
+			t.Fatalf("got %d of %d frames: %v", len(ids), n, ids)
+		}
+	}
+	return ids
+}
+
 func TestBroadcastAndSendTo(t *testing.T) {
 	h := newTestHub(t, Options{})
 	aliceTab1 := subscribe(t, h, "a", "Alice")
@@ -48,6 +71,12 @@ func TestBroadcastAndSendTo(t *testing.T) {
 	bob := subscribe(t, h, "b", "Bob")
 
 	h.Broadcast(Frame{ID: 1, Bytes: []byte("room")})
+	for _, sub := range []*Subscription{aliceTab1, aliceTab2, bob} {
+		if got := fmt.Sprint(collect(t, sub, 1)); got != "[1]" {
+			t.Errorf("frame ids after a broadcast = %s, want [1]", got)
+		}
+	}
+
 	if got := h.SendTo("a", Frame{ID: 0, Bytes: []byte("private")}); got != 2 {
 		t.Errorf("SendTo(a) = %d streams, want 2", got)
 	}
@@ -60,14 +89,14 @@ func TestBroadcastAndSendTo(t *testing.T) {
 		sub  *Subscription
 		want string
 	}{
-		{"alice tab 1", aliceTab1, "[1 0]"},
-		{"alice tab 2", aliceTab2, "[1 0]"},
-		{"bob", bob, "[1]"},
+		{"alice tab 1", aliceTab1, "[0]"},
+		{"alice tab 2", aliceTab2, "[0]"},
+		{"bob", bob, "[]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := fmt.Sprint(take(tt.sub)); got != tt.want {
-				t.Errorf("frame ids = %s, want %s", got, tt.want)
+				t.Errorf("frame ids after SendTo = %s, want %s", got, tt.want)
 			}
 		})
 	}
@@ -80,12 +109,12 @@ func TestSlowSubscriberIsDroppedAlone(t *testing.T) {
 
 	for id := int64(1); id <= 5; id++ {
 		h.Broadcast(Frame{ID: id})
-		take(healthy)
+		collect(t, healthy, 1)
 	}
 
 	select {
 	case <-slow.Done():
-	default:
+	case <-time.After(2 * time.Second):
 		t.Fatal("slow subscriber still open after its queue overflowed")
 	}
 	if got := slow.Reason(); got != ReasonSlow {
@@ -94,9 +123,12 @@ func TestSlowSubscriberIsDroppedAlone(t *testing.T) {
 	if got := healthy.Reason(); got != ReasonNone {
 		t.Errorf("healthy.Reason() = %v, want %v", got, ReasonNone)
 	}
+	if got := h.Dropped(); got != 1 {
+		t.Errorf("Dropped() = %d, want 1", got)
+	}
 
 	h.Broadcast(Frame{ID: 6})
-	if got := fmt.Sprint(take(healthy)); got != "[6]" {
+	if got := fmt.Sprint(collect(t, healthy, 1)); got != "[6]" {
 		t.Errorf("healthy frames after the drop = %s, want [6]", got)
 	}
 	h.Unsubscribe(slow)
@@ -253,9 +285,13 @@ func TestConcurrentUse(t *testing.T) {
 	})
 	wg.Wait()
 
+	want := make([]int64, frames)
+	for i := range want {
+		want[i] = int64(i + 1)
+	}
 	for i, sub := range stayers {
-		ids := take(sub)
-		if len(ids) != frames || ids[0] != 1 || ids[frames-1] != frames {
+		ids := collect(t, sub, frames)
+		if !slices.Equal(ids, want) {
 			t.Errorf("stayer %d got %d frames, want %d in order", i, len(ids), frames)
 		}
 	}

@@ -1,0 +1,157 @@
+package hub
+
+import (
+	"runtime"
+	"sync"
+)
+
+// Limits of the fan-out.
+const (
+	// maxBatchFrames caps how many broadcasts waiting at once are delivered together,
+	// each stream getting them in one write. It bounds that write to well under a
+	// stream's socket buffer.
+	maxBatchFrames = 32
+
+	// fanOutShare is the fewest streams worth a goroutine of their own in one round:
+	// below it, starting the goroutine costs more than the writes it spreads.
+	fanOutShare = 256
+)
+
+// batch is the frames of one round of the fan-out, also laid end to end in joined so
+// that a stream owed all of them gets them in one write.
+type batch struct {
+	frames []Frame
+	ends   []int // ends[i] is where frames[i] ends in joined
+	joined []byte
+}
+
+// newBatch lays frames end to end. A single frame is used as it is. The joined bytes
+// are never reused: a stream that could not take them all at once keeps the rest.
+func newBatch(frames []Frame) *batch {
+	b := &batch{frames: frames, ends: make([]int, len(frames))}
+	if len(frames) == 1 {
+		b.joined = frames[0].Bytes
+		b.ends[0] = len(b.joined)
+		return b
+	}
+
+	size := 0
+	for _, f := range frames {
+		size += len(f.Bytes)
+	}
+	b.joined = make([]byte, 0, size)
+	for i, f := range frames {
+		b.joined = append(b.joined, f.Bytes...)
+		b.ends[i] = len(b.joined)
+	}
+	return b
+}
+
+// from returns the bytes of frames[first:].
+func (b *batch) from(first int) []byte {
+	if first == 0 {
+		return b.joined
+	}
+	return b.joined[b.ends[first-1]:]
+}
+
+// Broadcast queues f for every subscription and returns at once. The hub's fan-out
+// goroutine delivers broadcasts in the order they were made; none waits on a slow
+// reader.
+func (h *Hub) Broadcast(f Frame) {
+	h.broadcastMu.Lock()
+	h.broadcasts = append(h.broadcasts, f)
+	h.broadcastMu.Unlock()
+
+	select {
+	case h.broadcastReady <- struct{}{}:
+	default:
+	}
+}
+
+// Heartbeat writes frame to every stream that was sent nothing since the previous
+// call. Called every d, it keeps every stream from staying silent for more than 2d,
+// and costs nothing in a room that talks.
+func (h *Hub) Heartbeat(frame []byte) {
+	subs := h.snapshot(nil)
+	fanOut(subs, func(sub *Subscription) { sub.heartbeat(frame) })
+}
+
+// runFanOut delivers broadcasts, all that are waiting (up to maxBatchFrames) in one
+// round, to the subscriptions open when the round starts. A stream that subscribes
+// later gets them from its catch-up, which reads the store after they were committed.
+func (h *Hub) runFanOut() {
+	defer h.wg.Done()
+
+	var subs []*Subscription
+	for {
+		select {
+		case <-h.broadcastReady:
+		case <-h.stop:
+			return
+		}
+
+		for {
+			frames := h.takeBroadcasts()
+			if len(frames) == 0 {
+				break
+			}
+			subs = h.snapshot(subs)
+			b := newBatch(frames)
+			fanOut(subs, func(sub *Subscription) { sub.deliver(b) })
+			clear(subs)
+		}
+	}
+}
+
+// takeBroadcasts returns the oldest waiting broadcasts, at most maxBatchFrames.
+func (h *Hub) takeBroadcasts() []Frame {
+	h.broadcastMu.Lock()
+	defer h.broadcastMu.Unlock()
+
+	n := min(len(h.broadcasts), maxBatchFrames)
+	if n == 0 {
+		return nil
+	}
+	frames := make([]Frame, n)
+	copy(frames, h.broadcasts)
+	rest := copy(h.broadcasts, h.broadcasts[n:])
+	clear(h.broadcasts[rest:])
+	h.broadcasts = h.broadcasts[:rest]
+	return frames
+}
+
+// snapshot copies the open subscriptions into dst, so that the writes of a round do
+// not hold h.mu against streams opening and closing.
+func (h *Hub) snapshot(dst []*Subscription) []*Subscription {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return append(dst[:0], h.subs...)
+}
+
+// fanOut calls deliver for every subscription, on as many goroutines as there are
+// CPUs when the room is large enough to pay for them, and returns when all are done.
+func fanOut(subs []*Subscription, deliver func(*Subscription)) {
+	workers := min(runtime.GOMAXPROCS(0), len(subs)/fanOutShare)
+	if workers <= 1 {
+		for _, sub := range subs {
+			deliver(sub)
+		}
+		return
+	}
+
+	share := (len(subs) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for start := share; start < len(subs); start += share {
+		part := subs[start:min(start+share, len(subs))]
+		wg.Go(func() {
+			for _, sub := range part {
+				deliver(sub)
+			}
+		})
+	}
+	for _, sub := range subs[:share] {
+		deliver(sub)
+	}
+	wg.Wait()
+}
