@@ -3,6 +3,7 @@ package hub
 import (
 	"runtime"
 	"sync"
+	"time"
 )
 
 // Limits of the fan-out.
@@ -15,6 +16,13 @@ const (
 	// fanOutShare is the fewest streams worth a goroutine of their own in one round:
 	// below it, starting the goroutine costs more than the writes it spreads.
 	fanOutShare = 256
+
+	// fanOutPause is how many streams a fan-out goroutine writes to before it parks
+	// for a moment (about a millisecond of writes). Go's scheduler looks for network
+	// events only when a processor runs out of work, or every 10 ms; without the pause
+	// a request that arrives during a round of ten thousand writes, such as a private
+	// message, waits for that.
+	fanOutPause = 128
 )
 
 // batch is the frames of one round of the fan-out, also laid end to end in joined so
@@ -59,6 +67,12 @@ func (b *batch) from(first int) []byte {
 // goroutine delivers broadcasts in the order they were made; none waits on a slow
 // reader.
 func (h *Hub) Broadcast(f Frame) {
+	select {
+	case <-h.stop:
+		return // every stream is closed; nobody would take it
+	default:
+	}
+
 	h.broadcastMu.Lock()
 	h.broadcasts = append(h.broadcasts, f)
 	h.broadcastMu.Unlock()
@@ -134,9 +148,7 @@ func (h *Hub) snapshot(dst []*Subscription) []*Subscription {
 func fanOut(subs []*Subscription, deliver func(*Subscription)) {
 	workers := min(runtime.GOMAXPROCS(0), len(subs)/fanOutShare)
 	if workers <= 1 {
-		for _, sub := range subs {
-			deliver(sub)
-		}
+		deliverEach(subs, deliver)
 		return
 	}
 
@@ -144,14 +156,20 @@ func fanOut(subs []*Subscription, deliver func(*Subscription)) {
 	var wg sync.WaitGroup
 	for start := share; start < len(subs); start += share {
 		part := subs[start:min(start+share, len(subs))]
-		wg.Go(func() {
-			for _, sub := range part {
-				deliver(sub)
-			}
-		})
+		wg.Go(func() { deliverEach(part, deliver) })
 	}
-	for _, sub := range subs[:share] {
-		deliver(sub)
-	}
+	deliverEach(subs[:share], deliver)
 	wg.Wait()
+}
+
+// deliverEach calls deliver for each subscription, pausing every fanOutPause of them.
+func deliverEach(subs []*Subscription, deliver func(*Subscription)) {
+	for i, sub := range subs {
+		deliver(sub)
+		if i%fanOutPause == fanOutPause-1 {
+			// A sleep, unlike runtime.Gosched, leaves the processor idle, and an idle
+			// processor polls the network before it returns to this goroutine.
+			time.Sleep(time.Microsecond)
+		}
+	}
 }
