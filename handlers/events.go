@@ -94,6 +94,9 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
+	// TODO: HTTP/2 streams get every frame through the queue, waking their goroutine
+	// each time, as every stream did before the hub wrote to sockets itself: HTTP/2
+	// shares one connection among streams, so there is no socket of the stream's own.
 	out := &responseWriter{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
 	if err := out.write(append([][]byte{retryFrame}, frames...)); err != nil {
 		finish("write failed")
