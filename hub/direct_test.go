@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // socket is a Writer that behaves like a socket's send buffer: it takes at most room
@@ -155,14 +154,7 @@ func TestBrokenConnectionEndsTheSubscription(t *testing.T) {
 	sock.broken = true
 
 	h.Broadcast(frame(1))
-	select {
-	case <-sub.Done():
-	case <-time.After(2 * time.Second):
-		t.Fatal("subscription still open after a failed write")
-	}
-	if got := sub.Reason(); got != ReasonBroken {
-		t.Errorf("Reason() = %v, want %v", got, ReasonBroken)
-	}
+	waitClosed(t, sub, ReasonBroken)
 }
 
 func TestHeartbeatOnlyForSilentStreams(t *testing.T) {

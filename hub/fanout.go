@@ -76,11 +76,7 @@ func (h *Hub) Broadcast(f Frame) {
 	h.broadcastMu.Lock()
 	h.broadcasts = append(h.broadcasts, f)
 	h.broadcastMu.Unlock()
-
-	select {
-	case h.broadcastReady <- struct{}{}:
-	default:
-	}
+	notify(h.broadcastReady)
 }
 
 // Heartbeat writes frame to every stream that was sent nothing since the previous

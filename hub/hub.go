@@ -418,9 +418,14 @@ func (h *Hub) enqueue(fn func()) {
 	h.callbackMu.Lock()
 	h.callbacks = append(h.callbacks, fn)
 	h.callbackMu.Unlock()
+	notify(h.callbackReady)
+}
 
+// notify signals a channel of capacity one without waiting: one pending signal stands
+// for any number of events, since its reader takes everything waiting at once.
+func notify(ready chan<- struct{}) {
 	select {
-	case h.callbackReady <- struct{}{}:
+	case ready <- struct{}{}:
 	default:
 	}
 }
@@ -447,10 +452,7 @@ func (h *Hub) runCallbacks() {
 
 // changed marks presence as out of date; runPresence renders it once per burst.
 func (h *Hub) changed() {
-	select {
-	case h.dirty <- struct{}{}:
-	default:
-	}
+	notify(h.dirty)
 }
 
 func (h *Hub) runPresence() {

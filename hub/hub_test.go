@@ -112,14 +112,7 @@ func TestSlowSubscriberIsDroppedAlone(t *testing.T) {
 		collect(t, healthy, 1)
 	}
 
-	select {
-	case <-slow.Done():
-	case <-time.After(2 * time.Second):
-		t.Fatal("slow subscriber still open after its queue overflowed")
-	}
-	if got := slow.Reason(); got != ReasonSlow {
-		t.Errorf("slow.Reason() = %v, want %v", got, ReasonSlow)
-	}
+	waitClosed(t, slow, ReasonSlow)
 	if got := healthy.Reason(); got != ReasonNone {
 		t.Errorf("healthy.Reason() = %v, want %v", got, ReasonNone)
 	}
@@ -294,6 +287,19 @@ func TestConcurrentUse(t *testing.T) {
 		if !slices.Equal(ids, want) {
 			t.Errorf("stayer %d got %d frames, want %d in order", i, len(ids), frames)
 		}
+	}
+}
+
+// waitClosed waits for sub to end, for the reason want.
+func waitClosed(t testing.TB, sub *Subscription, want Reason) {
+	t.Helper()
+	select {
+	case <-sub.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatalf("subscription still open, want it closed as %v", want)
+	}
+	if got := sub.Reason(); got != want {
+		t.Errorf("Reason() = %v, want %v", got, want)
 	}
 }
 

@@ -246,10 +246,7 @@ func (s *Subscription) queueLocked(f Frame) bool {
 }
 
 func (s *Subscription) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	notify(s.wake)
 }
 
 func (s *Subscription) close(r Reason) {
