@@ -226,6 +226,9 @@ type connWriter struct {
 
 func newConnWriter(conn net.Conn, timeout time.Duration) *connWriter {
 	c := &connWriter{conn: conn, timeout: timeout, fd: -1}
+
+	// Only a plain TCP connection hands out its socket; a TLS one does not, and its
+	// stream then keeps every frame in the queue, encrypted by its own goroutine.
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			raw.Control(func(fd uintptr) { c.fd = int(fd) })

@@ -182,3 +182,67 @@ func TestTLSWithHTTP2RedirectAndReload(t *testing.T) {
 	post("I like banana again")
 	waitLine("I like banana again") // the open stream survived and the new list applies
 }
+
+// TestTLSStreamOverHTTP1 holds a stream over HTTP/1.1 inside TLS, which the chat takes
+// over from net/http like a plain one. Its socket carries TLS records, so the hub must
+// never write frames to it directly: the messages must arrive readable and in order.
+func TestTLSStreamOverHTTP1(t *testing.T) {
+	certs := t.TempDir()
+	writeCert(t, certs, "h1")
+	p := startChat(t, "-addr", "127.0.0.1:0", "-data", t.TempDir(),
+		"-tls-cert", filepath.Join(certs, "cert.pem"), "-tls-key", filepath.Join(certs, "key.pem"))
+	base := strings.Replace(p.url, "http://", "https://", 1)
+	client := tlsClient()
+	client.Transport = &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}},
+	}
+	resp, err := client.PostForm(base+"/login", url.Values{"nickname": {"Oldie"}})
+	if err != nil {
+		t.Fatalf("login over TLS: %v", err)
+	}
+	resp.Body.Close()
+
+	streamClient := *client
+	streamClient.Timeout = 0
+	stream, err := streamClient.Get(base + "/events")
+	if err != nil || stream.StatusCode != http.StatusOK {
+		t.Fatalf("GET /events over TLS: %v %v", err, stream)
+	}
+	defer stream.Body.Close()
+	if stream.ProtoMajor != 1 {
+		t.Fatalf("stream protocol = %s, want HTTP/1.1", stream.Proto)
+	}
+	lines := make(chan string, 1000)
+	go func() {
+		scanner := bufio.NewScanner(stream.Body)
+		scanner.Buffer(nil, 1<<20)
+		for scanner.Scan() {
+			lines <- scanner.Text()
+		}
+		close(lines)
+	}()
+
+	texts := []string{"first over http one", "second over http one", "third over http one"}
+	for _, text := range texts {
+		resp, err := client.PostForm(base+"/messages", url.Values{"text": {text}})
+		if err != nil {
+			t.Fatalf("post %q: %v", text, err)
+		}
+		resp.Body.Close()
+	}
+
+	deadline := time.After(5 * time.Second)
+	for next := 0; next < len(texts); {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("stream ended after %d of %d messages", next, len(texts))
+			}
+			if strings.Contains(line, texts[next]) {
+				next++
+			}
+		case <-deadline:
+			t.Fatalf("got %d of %d messages in order within 5 s", next, len(texts))
+		}
+	}
+}
