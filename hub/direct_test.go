@@ -175,4 +175,12 @@ func TestHeartbeatOnlyForSilentStreams(t *testing.T) {
 	if got := fmt.Sprint(busySock.writes()); got != "[<note> <hb>]" {
 		t.Errorf("busy stream writes = %s, want a heartbeat once silent for a round", got)
 	}
+	if got := fmt.Sprint(quietSock.writes()); got != "[<hb>]" {
+		t.Errorf("quiet stream writes = %s, want no heartbeat right after one", got)
+	}
+
+	h.Heartbeat([]byte("<hb>"))
+	if got := fmt.Sprint(quietSock.writes()); got != "[<hb> <hb>]" {
+		t.Errorf("quiet stream writes = %s, want a heartbeat every other round", got)
+	}
 }

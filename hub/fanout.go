@@ -79,9 +79,10 @@ func (h *Hub) Broadcast(f Frame) {
 	notify(h.broadcastReady)
 }
 
-// Heartbeat writes frame to every stream that was sent nothing since the previous
-// call. Called every d, it keeps every stream from staying silent for more than 2d,
-// and costs nothing in a room that talks.
+// Heartbeat writes frame to every stream that was sent nothing, heartbeats included,
+// since the previous call. Called every d, it keeps every stream from staying silent
+// for more than 2d, writes to a silent stream every 2d, and costs nothing in a room
+// that talks.
 func (h *Hub) Heartbeat(frame []byte) {
 	subs := h.snapshot(nil)
 	fanOut(subs, func(sub *Subscription) { sub.heartbeat(frame) })

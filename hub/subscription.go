@@ -190,8 +190,9 @@ func (s *Subscription) setPresence(frame []byte) {
 	s.signal()
 }
 
-// heartbeat sends frame unless something else was sent since the last heartbeat
-// round: any write proves the connection alive and keeps proxies from timing it out.
+// heartbeat sends frame unless something was sent since the last heartbeat round,
+// itself included: any write proves the connection alive and keeps proxies from timing
+// it out. So a silent stream gets a heartbeat every other round.
 func (s *Subscription) heartbeat(frame []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -203,6 +204,7 @@ func (s *Subscription) heartbeat(frame []byte) {
 		s.active = false
 		return
 	}
+	s.active = true
 	if s.direct != nil && !s.writing {
 		s.writeLocked(frame)
 		return
