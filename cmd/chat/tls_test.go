@@ -67,6 +67,31 @@ func tlsClient() *http.Client {
 	}
 }
 
+// openStream opens the session's event stream with client's cookies and no timeout, and
+// returns the response and its lines as they arrive. The stream closes with the test.
+func openStream(t *testing.T, client *http.Client, base string) (*http.Response,
+	<-chan string) {
+	t.Helper()
+	streamClient := *client
+	streamClient.Timeout = 0
+	stream, err := streamClient.Get(base + "/events")
+	if err != nil || stream.StatusCode != http.StatusOK {
+		t.Fatalf("GET /events over TLS: %v %v", err, stream)
+	}
+	t.Cleanup(func() { stream.Body.Close() })
+
+	lines := make(chan string, 1000)
+	go func() {
+		scanner := bufio.NewScanner(stream.Body)
+		scanner.Buffer(nil, 1<<20)
+		for scanner.Scan() {
+			lines <- scanner.Text()
+		}
+		close(lines)
+	}()
+	return stream, lines
+}
+
 var redirectLine = regexp.MustCompile(`msg="also listening" addr=(\S+)`)
 
 func TestTLSWithHTTP2RedirectAndReload(t *testing.T) {
@@ -113,22 +138,7 @@ func TestTLSWithHTTP2RedirectAndReload(t *testing.T) {
 		}
 	})
 
-	streamClient := *client
-	streamClient.Timeout = 0
-	stream, err := streamClient.Get(base + "/events")
-	if err != nil || stream.StatusCode != http.StatusOK {
-		t.Fatalf("GET /events over TLS: %v %v", err, stream)
-	}
-	defer stream.Body.Close()
-	lines := make(chan string, 1000)
-	go func() {
-		scanner := bufio.NewScanner(stream.Body)
-		scanner.Buffer(nil, 1<<20)
-		for scanner.Scan() {
-			lines <- scanner.Text()
-		}
-		close(lines)
-	}()
+	_, lines := openStream(t, client, base)
 	post := func(text string) {
 		t.Helper()
 		resp, err := client.PostForm(base+"/messages", url.Values{"text": {text}})
@@ -202,25 +212,10 @@ func TestTLSStreamOverHTTP1(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	streamClient := *client
-	streamClient.Timeout = 0
-	stream, err := streamClient.Get(base + "/events")
-	if err != nil || stream.StatusCode != http.StatusOK {
-		t.Fatalf("GET /events over TLS: %v %v", err, stream)
-	}
-	defer stream.Body.Close()
+	stream, lines := openStream(t, client, base)
 	if stream.ProtoMajor != 1 {
 		t.Fatalf("stream protocol = %s, want HTTP/1.1", stream.Proto)
 	}
-	lines := make(chan string, 1000)
-	go func() {
-		scanner := bufio.NewScanner(stream.Body)
-		scanner.Buffer(nil, 1<<20)
-		for scanner.Scan() {
-			lines <- scanner.Text()
-		}
-		close(lines)
-	}()
 
 	texts := []string{"first over http one", "second over http one", "third over http one"}
 	for _, text := range texts {
