@@ -337,3 +337,13 @@ func (ts *testServer) publishText(t testing.TB, text string) int64 {
 	}
 	return m.ID
 }
+
+// expectHeaders checks that each header in want has its value; "" means absent.
+func expectHeaders(t *testing.T, got http.Header, want map[string]string) {
+	t.Helper()
+	for name, value := range want {
+		if v := got.Get(name); v != value {
+			t.Errorf("header %s = %q, want %q", name, v, value)
+		}
+	}
+}

@@ -296,11 +296,7 @@ func TestSecurityHeaders(t *testing.T) {
 		"X-Frame-Options":           "DENY",
 		"Strict-Transport-Security": "max-age=31536000",
 	}
-	for name, value := range want {
-		if got := resp.Header.Get(name); got != value {
-			t.Errorf("header %s = %q, want %q", name, got, value)
-		}
-	}
+	expectHeaders(t, resp.Header, want)
 	if !strings.Contains(contentSecurityPolicy, "script-src 'self';") ||
 		strings.Contains(contentSecurityPolicy, "unsafe") {
 		t.Errorf("policy %q allows inline or eval", contentSecurityPolicy)

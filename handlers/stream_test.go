@@ -38,11 +38,7 @@ func TestStreamHeadersArriveAtOnce(t *testing.T) {
 		"X-Accel-Buffering": "no",
 		"Content-Encoding":  "",
 	}
-	for name, value := range want {
-		if got := resp.Header.Get(name); got != value {
-			t.Errorf("header %s = %q, want %q", name, got, value)
-		}
-	}
+	expectHeaders(t, resp.Header, want)
 
 	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
 	if line != "retry: 2000\n" {
