@@ -10,6 +10,7 @@ package hub
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,10 +113,10 @@ type Hub struct {
 
 // session is what the hub knows of one login: its streams and its presence state.
 type session struct {
-	member  Member
-	streams int
-	joined  bool
-	timer   *time.Timer // leave grace, or claim timeout before the first stream
+	member Member
+	subs   []*Subscription // its open streams: a private send walks these, not the room
+	joined bool
+	timer  *time.Timer // leave grace, or claim timeout before the first stream
 }
 
 // New returns a running hub. Close stops it.
@@ -189,10 +190,8 @@ func (h *Hub) Release(sessionID string) {
 		h.mu.Unlock()
 		return
 	}
-	for _, sub := range h.subs {
-		if sub.sessionID == sessionID {
-			sub.close(ReasonReleased)
-		}
+	for _, sub := range s.subs {
+		sub.close(ReasonReleased)
 	}
 	h.forgetLocked(s)
 	h.mu.Unlock()
@@ -247,7 +246,7 @@ func (h *Hub) Subscribe(m Member) (*Subscription, error) {
 		s.timer.Stop()
 		s.timer = nil
 	}
-	s.streams++
+	s.subs = append(s.subs, sub)
 
 	sub.index = len(h.subs)
 	h.subs = append(h.subs, sub)
@@ -289,8 +288,10 @@ func (h *Hub) Unsubscribe(sub *Subscription) {
 	if !ok {
 		return
 	}
-	s.streams--
-	if s.streams == 0 && !h.closed {
+	if i := slices.Index(s.subs, sub); i >= 0 {
+		s.subs = slices.Delete(s.subs, i, i+1)
+	}
+	if len(s.subs) == 0 && !h.closed {
 		id := sub.sessionID
 		s.timer = time.AfterFunc(h.opts.LeaveGrace, func() { h.expireSession(id) })
 	}
@@ -303,16 +304,14 @@ func (h *Hub) SendTo(sessionID string, f Frame) int {
 	defer h.mu.RUnlock()
 
 	s, ok := h.sessions[sessionID]
-	if !ok || s.streams == 0 {
+	if !ok {
 		return 0
 	}
 
-	// TODO: keep each session's subscriptions in its own list if private sends to
-	// large rooms show up in profiles; this walks every subscription.
 	b := newBatch([]Frame{f})
 	sent := 0
-	for _, sub := range h.subs {
-		if sub.sessionID == sessionID && sub.deliver(b) {
+	for _, sub := range s.subs {
+		if sub.deliver(b) {
 			sent++
 		}
 	}
@@ -337,7 +336,7 @@ func (h *Hub) Streams(sessionID string) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if s, ok := h.sessions[sessionID]; ok {
-		return s.streams
+		return len(s.subs)
 	}
 	return 0
 }
@@ -401,7 +400,7 @@ func (h *Hub) expireClaim(sessionID string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 
-	if s, ok := h.sessions[sessionID]; ok && !s.joined && s.streams == 0 {
+	if s, ok := h.sessions[sessionID]; ok && !s.joined && len(s.subs) == 0 {
 		h.forgetLocked(s)
 	}
 }
@@ -410,7 +409,7 @@ func (h *Hub) expireSession(sessionID string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 
-	if s, ok := h.sessions[sessionID]; ok && s.streams == 0 && !h.closed {
+	if s, ok := h.sessions[sessionID]; ok && len(s.subs) == 0 && !h.closed {
 		h.forgetLocked(s)
 	}
 }

@@ -102,6 +102,38 @@ func TestBroadcastAndSendTo(t *testing.T) {
 	}
 }
 
+func TestSendToAfterATabCloses(t *testing.T) {
+	h := newTestHub(t, Options{})
+	tab1 := subscribe(t, h, "a", "Alice")
+	tab2 := subscribe(t, h, "a", "Alice")
+	tab3 := subscribe(t, h, "a", "Alice")
+	bob := subscribe(t, h, "b", "Bob")
+
+	h.Unsubscribe(tab2)
+	if got := h.Streams("a"); got != 2 {
+		t.Errorf("Streams(a) after one tab closed = %d, want 2", got)
+	}
+	if got := h.SendTo("a", Frame{Bytes: []byte("private")}); got != 2 {
+		t.Errorf("SendTo(a) = %d streams, want 2", got)
+	}
+	for _, tt := range []struct {
+		name string
+		sub  *Subscription
+		want string
+	}{{"tab 1", tab1, "[0]"}, {"closed tab 2", tab2, "[]"}, {"tab 3", tab3, "[0]"},
+		{"bob", bob, "[]"}} {
+		if got := fmt.Sprint(take(tt.sub)); got != tt.want {
+			t.Errorf("frames of %s after SendTo = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+
+	h.Unsubscribe(tab1)
+	h.Unsubscribe(tab3)
+	if got := h.SendTo("a", Frame{Bytes: []byte("private")}); got != 0 {
+		t.Errorf("SendTo(a) with every tab closed = %d streams, want 0", got)
+	}
+}
+
 func TestSlowSubscriberIsDroppedAlone(t *testing.T) {
 	h := newTestHub(t, Options{QueueSize: 3})
 	slow := subscribe(t, h, "slow", "Slow")
