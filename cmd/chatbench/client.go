@@ -56,6 +56,7 @@ type stream struct {
 	other          int64
 	lastID         []byte
 	lostErr        error
+	arrival        *arrivalConn // the open connection, for its receive stamps
 
 	// Private notices, for a probe; also owned by the reader goroutine.
 	probeIdx      int
@@ -354,10 +355,16 @@ func (b *bench) openStream(ctx context.Context, s *stream, lastID []byte) (
 	if s.stalled {
 		d = &b.stallDialer
 	}
-	conn, err := d.DialContext(ctx, "tcp", b.cfg.dialAddr)
+	tcp, err := d.DialContext(ctx, "tcp", b.cfg.dialAddr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("stream %d: dial: %w", s.idx, err)
 	}
+	conn, err := newArrivalConn(tcp)
+	if err != nil {
+		tcp.Close()
+		return nil, nil, fmt.Errorf("stream %d: %w", s.idx, err)
+	}
+	s.arrival = conn
 
 	// Written by hand: one small write per stream, and no http.Transport bookkeeping
 	// for 20,000 long-lived connections.
@@ -467,7 +474,8 @@ func (b *bench) consume(s *stream, body io.Reader) error {
 		if err != nil {
 			return err
 		}
-		now := time.Now().UnixNano()
+		readNs := time.Now().UnixNano()
+		now := s.arrivedAt(readNs)
 
 		switch string(ev.Type) {
 		case "message":
@@ -476,7 +484,7 @@ func (b *bench) consume(s *stream, body io.Reader) error {
 				s.otherMsgs++
 				continue
 			}
-			b.deliver(s, seq, sentNs, now)
+			b.deliver(s, seq, sentNs, now, readNs)
 		case "history":
 			// The snapshot may repeat messages already seen; it is noted, not counted.
 			s.history++
@@ -487,7 +495,7 @@ func (b *bench) consume(s *stream, body io.Reader) error {
 		case "notice":
 			s.notices++
 			if s.probe {
-				b.deliverNotice(s, ev.Data, now)
+				b.deliverNotice(s, ev.Data, now, readNs)
 			}
 		case "presence":
 			s.presence++
@@ -497,8 +505,21 @@ func (b *bench) consume(s *stream, body io.Reader) error {
 	}
 }
 
-// deliver accounts one message event of this run at stream s, received at now.
-func (b *bench) deliver(s *stream, seq, sentNs, now int64) {
+// arrivedAt is when the kernel received the bytes read last, or readNs, when the tool read
+// them, if there is no stamp to go by.
+func (s *stream) arrivedAt(readNs int64) int64 {
+	if s.arrival == nil {
+		return readNs
+	}
+	if stamp := s.arrival.stampNs; stamp > 0 && stamp <= readNs {
+		return stamp
+	}
+	return readNs
+}
+
+// deliver accounts one message event of this run at stream s, received by the kernel at
+// now and read by the tool at readNs.
+func (b *bench) deliver(s *stream, seq, sentNs, now, readNs int64) {
 	if seq < 0 || seq >= b.total {
 		s.foreign++
 		return
@@ -519,6 +540,7 @@ func (b *bench) deliver(s *stream, seq, sentNs, now int64) {
 		b.stormLat.record(s.idx, lat)
 	default:
 		b.steadyLat.record(s.idx, lat)
+		b.steadyReadLat.record(s.idx, readNs-sentNs)
 		atomicMax(&b.lastRecv[seq], now)
 	}
 	if s.inStorm && seq <= s.stormTarget {

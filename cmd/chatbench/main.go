@@ -17,7 +17,10 @@
 // stream is open and is left out of every delivery figure.
 //
 // Each message text is "bench <runid> <seq> <unixnano>"; latency is receipt time minus that
-// send time, so it includes the POST and this tool's own scheduling on a shared machine.
+// send time, so it includes the POST and the sending side of this tool. Receipt is when the
+// kernel received the bytes on the stream's socket (SO_TIMESTAMPNS), not when one of the
+// tool's ten thousand readers got its turn to read them; "as read by tool" times the same
+// deliveries to the read, that wait included (see arrival.go).
 // Expected deliveries are acknowledged posts x streams that stayed connected to the end.
 //
 // With -notices N, N probe sessions each post "/msg <own nickname> probe <runid> <seq>

@@ -102,7 +102,7 @@ func (b *bench) postNotice(ctx context.Context, s *stream, seq int64) {
 
 // deliverNotice accounts one notice event at probe stream s. Notices that carry no
 // marker of this run (a rate-limit answer, say) are counted by the caller and ignored.
-func (b *bench) deliverNotice(s *stream, data []byte, now int64) {
+func (b *bench) deliverNotice(s *stream, data []byte, now, readNs int64) {
 	seq, sentNs, ok := parseMarker(data, b.noticePrefix)
 	if !ok {
 		return
@@ -118,6 +118,7 @@ func (b *bench) deliverNotice(s *stream, data []byte, now int64) {
 	}
 	s.noticeUnique.Add(1)
 	b.noticeLat.record(s.idx, now-sentNs)
+	b.noticeReadLat.record(s.idx, readNs-sentNs)
 }
 
 // noticesDrained reports whether every probe still connected holds as many distinct
@@ -144,6 +145,8 @@ type NoticeReport struct {
 	Foreign    int64            `json:"foreign"`
 	PostErrors map[string]int64 `json:"post_errors"`
 	Latency    Dist             `json:"latency"`
+	// ReadLatency is to when the tool read the notice, its own wait included.
+	ReadLatency Dist `json:"latency_as_read"`
 }
 
 // accountNotices compares what each probe received with what it had acknowledged. A probe
@@ -173,5 +176,6 @@ func (b *bench) accountNotices() *NoticeReport {
 		}
 	}
 	nr.Latency = distOfHist(b.noticeLat.snapshot())
+	nr.ReadLatency = distOfHist(b.noticeReadLat.snapshot())
 	return nr
 }

@@ -84,6 +84,7 @@ var figureDefs = []figureDef{
 	{"latency_p50_ms", "POST-to-receipt p50", "ms"},
 	{"latency_p99_ms", "POST-to-receipt p99", "ms"},
 	{"latency_max_ms", "POST-to-receipt max", "ms"},
+	{"latency_read_p99_ms", "POST-to-read-by-tool p99", "ms"},
 	{"to_last_p99_ms", "time to last subscriber p99", "ms"},
 	{"missing", "missing deliveries", ""},
 	{"duplicates", "duplicate deliveries", ""},
@@ -94,6 +95,7 @@ var figureDefs = []figureDef{
 	{"notice_p50_ms", "private notice p50", "ms"},
 	{"notice_p99_ms", "private notice p99", "ms"},
 	{"notice_max_ms", "private notice max", "ms"},
+	{"notice_read_p99_ms", "private notice p99, to read by tool", "ms"},
 	{"notices_missing", "private notices missing", ""},
 	{"rss_start_mib", "RSS when sending began", "MiB"},
 	{"rss_end_mib", "RSS at the end", "MiB"},
@@ -121,6 +123,7 @@ func figuresOf(r *Report) figureMap {
 		"latency_p50_ms":           r.Latency.P50,
 		"latency_p99_ms":           r.Latency.P99,
 		"latency_max_ms":           r.Latency.Max,
+		"latency_read_p99_ms":      r.ReadLatency.P99,
 		"to_last_p99_ms":           r.TimeToLast.P99,
 		"missing":                  float64(r.Deliveries.Missing),
 		"duplicates":               float64(r.Deliveries.Duplicates),
@@ -147,6 +150,7 @@ func figuresOf(r *Report) figureMap {
 		f["notice_p50_ms"] = n.Latency.P50
 		f["notice_p99_ms"] = n.Latency.P99
 		f["notice_max_ms"] = n.Latency.Max
+		f["notice_read_p99_ms"] = n.ReadLatency.P99
 		f["notices_missing"] = float64(n.Missing)
 	}
 	if st := r.Stall; st != nil {

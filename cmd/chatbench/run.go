@@ -54,9 +54,11 @@ type bench struct {
 	sendLagMax atomic.Int64
 
 	steadyLat histogram
-	stormLat  histogram
-	delivered atomic.Int64 // first receipts of this run's messages, all healthy streams
-	live      atomic.Int64 // healthy streams connected right now
+	// steadyReadLat times the same deliveries from when the tool read them.
+	steadyReadLat histogram
+	stormLat      histogram
+	delivered     atomic.Int64 // first receipts of this run's messages, all healthy streams
+	live          atomic.Int64 // healthy streams connected right now
 
 	loggedIn   atomic.Int64
 	opened     atomic.Int64
@@ -87,6 +89,7 @@ type bench struct {
 	noticeSentNs  []atomic.Int64
 	noticeState   []atomic.Uint32
 	noticeLat     histogram
+	noticeReadLat histogram
 	noticesSent   atomic.Int64
 	noticesAcked  atomic.Int64
 	noticeAckedBy []atomic.Int64   // by probe index
@@ -692,6 +695,7 @@ func (b *bench) account(rep *Report, win *window, drained bool) {
 
 	steady := b.steadyLat.snapshot()
 	rep.Latency = distOfHist(steady)
+	rep.ReadLatency = distOfHist(b.steadyReadLat.snapshot())
 	// Over the measured sending time, or as much of it as ran before an abort.
 	if !win.start.IsZero() {
 		if sending := min(b.cfg.duration, time.Since(win.start)); sending > 0 {

@@ -181,8 +181,11 @@ type Report struct {
 	Streams    StreamCounts `json:"streams"`
 	Deliveries Deliveries   `json:"deliveries"`
 	Latency    Dist         `json:"latency"`
-	TimeToLast Dist         `json:"time_to_last_subscriber"`
-	Events     EventCounts  `json:"events"`
+	// ReadLatency times the same deliveries to when the tool read them, not to their
+	// arrival (see arrival.go): the tool's own wait for its turn is in it.
+	ReadLatency Dist        `json:"latency_as_read"`
+	TimeToLast  Dist        `json:"time_to_last_subscriber"`
+	Events      EventCounts `json:"events"`
 
 	Server  *ServerCost   `json:"server,omitempty"`
 	Client  ClientCost    `json:"client"`
@@ -355,6 +358,7 @@ func (r *Report) writeTable(w io.Writer) {
 			d.Unacked, d.Foreign)
 	}
 	row("latency", "%s", dist(r.Latency))
+	row("  as read by tool", "%s", dist(r.ReadLatency))
 	row("time to last sub", "%s", dist(r.TimeToLast))
 	e := r.Events
 	row("events", "notices %d, presence %d, history %d (%d markers of this run), "+
@@ -404,6 +408,7 @@ func (r *Report) writeTable(w io.Writer) {
 		row("received", "%d, missing %d, duplicates %d, at the wrong session %d",
 			n.Received, n.Missing, n.Duplicates, n.Foreign)
 		row("latency", "%s", dist(n.Latency))
+		row("  as read by tool", "%s", dist(n.ReadLatency))
 	}
 
 	if sm := r.Storm; sm != nil {
