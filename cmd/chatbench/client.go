@@ -58,6 +58,8 @@ type stream struct {
 	lostErr        error
 	arrival        *arrivalConn // the open connection, for its receive stamps
 
+	poster poster // a sender's or probe's posts; owned by its sending goroutine
+
 	// Private notices, for a probe; also owned by the reader goroutine.
 	probeIdx      int
 	noticeUnique  atomic.Int64 // distinct notices received; read by the drain check
@@ -296,6 +298,7 @@ func cookieHeader(cs []*http.Cookie) string {
 
 // post sends message seq from a sender session and records whether it was acknowledged.
 func (b *bench) post(ctx context.Context, s *stream, seq int64) {
+	_ = s.poster.connect(ctx, b) // not timed; a failure shows again in send
 	start := time.Now()
 	sentNs := start.UnixNano()
 	b.sentNs[seq].Store(sentNs)
@@ -308,7 +311,8 @@ func (b *bench) post(ctx context.Context, s *stream, seq int64) {
 	text = strconv.AppendInt(text, seq, 10)
 	text = append(text, ' ')
 	text = strconv.AppendInt(text, sentNs, 10)
-	resp, err := b.postForm(ctx, "/messages", s.cookie, "text="+url.QueryEscape(string(text)))
+	resp, err := s.poster.send(ctx, b, "/messages", s.cookie,
+		"text="+url.QueryEscape(string(text)))
 	b.postRTT.record(s.idx, int64(time.Since(start)))
 
 	switch {

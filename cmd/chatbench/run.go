@@ -360,6 +360,9 @@ func (b *bench) shutdown() {
 		s.closeFor(closeStop)
 	}
 	b.senders.Wait()
+	for _, s := range b.streams {
+		s.poster.close()
+	}
 	b.readers.Wait()
 	b.client.CloseIdleConnections()
 }
