@@ -13,8 +13,8 @@ import (
 // stream's socket (SO_TIMESTAMPNS), not from when the tool's reader got to them. The tool
 // stands in for ten thousand separate clients with two cores and one Go scheduler, which
 // serves ready readers in turns: during a fan-out a reader may wait milliseconds for its
-// turn behind thousands of others, a wait that belongs to the tool, not to the server. That
-// wait is still reported, as the read lag.
+// turn behind thousands of others, a wait that belongs to the tool, not to the server. The
+// latency to the read, that wait included, is still reported ("as read by tool").
 
 // arrivalConn is a stream's TCP connection read with recvmsg, keeping the kernel's receive
 // time of the data of the latest read.

@@ -46,10 +46,12 @@ func (p *poster) send(ctx context.Context, b *bench, path, cookie, form string) 
 	if err := p.connect(ctx, b); err != nil {
 		return nil, err
 	}
-	// A stopped run ends the wait for an answer at once.
-	stop := context.AfterFunc(ctx, func() { _ = p.conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// A stopped run ends the wait for an answer at once; registered after the deadline
+	// is set, so that it cannot be overwritten.
 	_ = p.conn.SetDeadline(time.Now().Add(b.cfg.requestTimeout))
+	conn := p.conn
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 
 	req := append(p.req[:0], "POST "...)
 	req = append(req, path...)
