@@ -23,9 +23,10 @@ type arrivalConn struct {
 	raw syscall.RawConn
 	oob []byte
 
-	// stampNs is the receive time of the latest read's newest bytes, in Unix nanoseconds;
-	// 0 before the first stamped read. Every byte read so far arrived no later. Owned
-	// by the reading goroutine.
+	// stampNs is the receive time of the latest read's newest bytes, in Unix nanoseconds,
+	// or 0 when that read came without a stamp (Linux turns stamping on in deferred work,
+	// so the first bytes of a run may have none). Every byte read so far arrived no later.
+	// Owned by the reading goroutine.
 	stampNs int64
 }
 
@@ -76,9 +77,7 @@ func (c *arrivalConn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 
-	if ns, ok := parseStamp(c.oob[:oobn]); ok {
-		c.stampNs = ns
-	}
+	c.stampNs, _ = parseStamp(c.oob[:oobn]) // never an older read's stamp
 	return n, nil
 }
 

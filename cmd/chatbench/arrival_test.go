@@ -34,6 +34,22 @@ func TestArrivalStampIsWhenTheBytesCame(t *testing.T) {
 		t.Fatalf("stamp before any read = %d, want 0", conn.stampNs)
 	}
 
+	// Linux turns receive stamps on for the whole system in deferred work when the first
+	// socket asks, so the first bytes may come unstamped; wait until they are stamped.
+	buf := make([]byte, 64)
+	for try := 0; conn.stampNs == 0; try++ {
+		if try == 50 {
+			t.Fatal("no receive stamp after 50 reads")
+		}
+		if _, err := server.Write([]byte(":\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
 	const readDelay = 50 * time.Millisecond
 	before := time.Now().UnixNano()
 	if _, err := server.Write([]byte("data: one\n\n")); err != nil {
@@ -42,7 +58,6 @@ func TestArrivalStampIsWhenTheBytesCame(t *testing.T) {
 	after := time.Now().UnixNano()
 	time.Sleep(readDelay)
 
-	buf := make([]byte, 64)
 	n, err := conn.Read(buf)
 	if err != nil || string(buf[:n]) != "data: one\n\n" {
 		t.Fatalf("Read = %q, %v; want the bytes written", buf[:n], err)
