@@ -8,6 +8,12 @@ import (
 
 // Limits of the fan-out.
 const (
+	// MaxWaitingBroadcasts bounds the broadcasts waiting for the fan-out. A round
+	// takes up to maxBatchFrames of them, so at 10,000 streams the fan-out keeps up with
+	// some 300 broadcasts a second. Past the bound, Broadcast waits for room: posting
+	// slows down instead of memory growing, and no message is dropped.
+	MaxWaitingBroadcasts = 1024
+
 	// maxBatchFrames caps how many broadcasts waiting at once are delivered together,
 	// each stream getting them in one write. It bounds that write to well under a
 	// stream's socket buffer.
@@ -69,14 +75,20 @@ func (b *batch) from(first int) []byte {
 	return b.joined[b.ends[first-1]:]
 }
 
-// Broadcast queues f for every subscription and returns at once. The hub's fan-out
-// goroutine delivers broadcasts in the order they were made; none waits on a slow
-// reader.
+// Broadcast queues f for every subscription. The hub's fan-out goroutine delivers
+// broadcasts in the order they were made; none waits on a slow reader. Broadcast returns
+// at once unless MaxWaitingBroadcasts are waiting; then it waits until the fan-out takes
+// some, or the hub closes.
 func (h *Hub) Broadcast(f Frame) {
 	select {
 	case <-h.stop:
 		return // every stream is closed; nobody would take it
 	default:
+	}
+	select {
+	case h.broadcastRoom <- struct{}{}:
+	case <-h.stop:
+		return
 	}
 
 	h.broadcastMu.Lock()
@@ -135,6 +147,9 @@ func (h *Hub) takeBroadcasts() []Frame {
 	rest := copy(h.broadcasts, h.broadcasts[n:])
 	clear(h.broadcasts[rest:])
 	h.broadcasts = h.broadcasts[:rest]
+	for range n {
+		<-h.broadcastRoom
+	}
 	return frames
 }
 

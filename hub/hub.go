@@ -99,13 +99,12 @@ type Hub struct {
 	dirty         chan struct{}
 	stop          chan struct{}
 
-	// broadcasts waits for the fan-out goroutine, which broadcastReady wakes.
-	// TODO: bound it. A round takes up to maxBatchFrames of it, so at 10,000 streams
-	// the fan-out keeps up with some 300 broadcasts a second; faster posting, which the
-	// flood limit allows only to hundreds of sessions at once, would grow it.
+	// broadcasts waits for the fan-out goroutine, which broadcastReady wakes. It holds
+	// at most MaxWaitingBroadcasts: broadcastRoom has a token for each frame in it.
 	broadcastMu    sync.Mutex
 	broadcasts     []Frame
 	broadcastReady chan struct{}
+	broadcastRoom  chan struct{}
 
 	dropped atomic.Int64
 	wg      sync.WaitGroup
@@ -143,6 +142,7 @@ func New(opts Options) *Hub {
 		stop:          make(chan struct{}),
 
 		broadcastReady: make(chan struct{}, 1),
+		broadcastRoom:  make(chan struct{}, MaxWaitingBroadcasts),
 	}
 	h.wg.Add(3)
 	go h.runCallbacks()
