@@ -83,6 +83,8 @@ func (r *room) publish(ctx context.Context, m store.Message) (store.Message, err
 
 	f := hub.Frame{ID: stored.ID, Bytes: frame}
 	r.remember(f)
+	// In a room past hub.MaxWaitingBroadcasts this waits, under r.mu: later posts and
+	// the catch-ups of opening streams wait behind it, which keeps them in order.
 	r.hub.Broadcast(f)
 	r.published.Inc()
 	return stored, nil
